@@ -1,0 +1,1 @@
+"""Thin Kafka edges: topic admin, the article publisher, dead letters."""

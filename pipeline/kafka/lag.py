@@ -1,0 +1,25 @@
+"""Consumer-group lag: how much of a topic a group has not committed yet."""
+
+from __future__ import annotations
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+
+def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
+    """Messages on ``topic`` past the group's committed offsets (all of them if none)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                             enable_auto_commit=False)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = consumer.end_offsets(partitions)
+        committed = admin.list_consumer_group_offsets(group_id)
+        def position(tp: TopicPartition) -> int:
+            meta = committed.get(tp)
+            return meta.offset if meta is not None and meta.offset >= 0 else 0
+
+        return sum(max(0, ends[tp] - position(tp)) for tp in partitions)
+    finally:
+        admin.close()
+        consumer.close()

@@ -1,0 +1,60 @@
+"""The Elasticsearch document: an Article plus its enrichment, in the index's field names.
+
+``deploy/elasticsearch/articles-index-template.json`` maps exactly these fields
+(``dynamic: strict``), so a field added here must be added there too (a test checks).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipeline.models.article import Article
+
+ENTITY_TYPES = {"persons": "person", "organizations": "organization", "locations": "location"}
+
+
+def build_document(article: Article, enrichment: dict[str, Any],
+                   enriched_at: datetime) -> dict[str, Any]:
+    entities = [
+        {"type": entity_type, "name": e["name"], "surface_forms": e.get("surface_forms", []),
+         "count": e.get("count", 1), "first_offset": e.get("first_offset", 0)}
+        for field, entity_type in ENTITY_TYPES.items()
+        for e in enrichment.get(field, [])
+    ]
+    topics = enrichment.get("topics", [])
+    return {
+        "id": article.id,
+        "schema_version": article.schema_version,
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "source": article.source,
+        "feed_url": article.feed_url,
+        "feed_title": article.feed_title,
+        "guid": article.guid,
+        "title": article.title,
+        "summary": enrichment.get("clean_summary", ""),
+        "body": enrichment.get("clean_text", ""),
+        "authors": article.authors,
+        "language": enrichment.get("language"),
+        "language_confidence": enrichment.get("language_confidence"),
+        **{field: _names(enrichment.get(field, [])) for field in ENTITY_TYPES},
+        "countries": enrichment.get("countries", []),
+        "entities": entities,
+        "topics": topics,
+        "topic_labels": [t["label"] for t in topics],
+        "keywords": enrichment.get("keywords", []),
+        "ner_skipped_reason": enrichment.get("ner_skipped_reason"),
+        "published_at": _iso(article.published_at),
+        "fetched_at": _iso(article.fetched_at),
+        "enriched_at": enriched_at.isoformat(),
+        "enrichment_version": enrichment.get("enrichment_version"),
+    }
+
+
+def _names(entities: list[dict[str, Any]]) -> list[str]:
+    return [e["name"] for e in entities]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

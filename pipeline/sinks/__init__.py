@@ -1,0 +1,1 @@
+"""Thin output edges (Elasticsearch)."""

@@ -1,0 +1,119 @@
+"""Elasticsearch sink: a small class around ``helpers.streaming_bulk``.
+
+Three kinds of failure, three answers:
+- 429 / 5xx on single documents: back-pressure; retried (streaming_bulk retries 429 with
+  its own backoff, we retry what is left).
+- ES unreachable: an outage; the whole batch is retried with capped exponential backoff
+  for up to ``outage_timeout_s`` and only then raised, so the runner retries the bundle
+  and no Kafka offset is committed for it. Writes are idempotent (``_id`` = article id).
+- 4xx on a document (mapping conflict, bad value): permanent; returned as a rejection so
+  the job sends it to the dead-letter topic, and the rest of the batch is indexed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout as ESConnectionTimeout
+
+from pipeline.settings import DEPLOY_DIR
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_PATH = DEPLOY_DIR / "elasticsearch" / "articles-index-template.json"
+TEMPLATE_NAME = "newspipe-articles"
+_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    doc_id: str
+    status: int
+    reason: str
+
+
+class OutageTimeout(RuntimeError):
+    """Elasticsearch stayed unreachable longer than the configured outage timeout."""
+
+
+def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLATE_PATH) -> None:
+    """Install the index template and create ``index`` if it does not exist yet."""
+    template = json.loads(template_path.read_text(encoding="utf-8"))
+    template["index_patterns"] = [f"{index}*"]
+    client.indices.put_index_template(name=TEMPLATE_NAME, **template)
+    if not client.indices.exists(index=index):
+        try:
+            client.indices.create(index=index)
+        except ApiError as exc:  # created concurrently by another worker
+            if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
+                raise
+
+
+class ElasticsearchSink:
+    def __init__(self, client: Elasticsearch, index: str, *, outage_timeout_s: float = 3600.0,
+                 max_backoff_s: float = 30.0, sleep: Callable[[float], None] = time.sleep):
+        self.client = client
+        self.index = index
+        self.outage_timeout_s = outage_timeout_s
+        self.max_backoff_s = max_backoff_s
+        self._sleep = sleep
+
+    def write(self, documents: Sequence[dict[str, Any]]) -> list[Rejection]:
+        """Index ``documents`` (each with an ``id``); return the permanent rejections."""
+        pending = {doc["id"]: doc for doc in documents}
+        rejections: list[Rejection] = []
+        deadline = time.monotonic() + self.outage_timeout_s
+        backoff = 0.5
+        while pending:
+            try:
+                retry, rejected = self._bulk(list(pending.values()))
+            except (ESConnectionError, ESConnectionTimeout) as exc:
+                retry, rejected = set(pending), []
+                log.warning("Elasticsearch unreachable (%s); retrying in %.1fs", exc, backoff)
+            rejections.extend(rejected)
+            pending = {doc_id: pending[doc_id] for doc_id in retry}
+            if not pending:
+                break
+            if time.monotonic() + backoff > deadline:
+                raise OutageTimeout(f"{len(pending)} documents not indexed after "
+                                    f"{self.outage_timeout_s:.0f}s of retries")
+            self._sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+        return rejections
+
+    def _bulk(self, documents: list[dict[str, Any]]) -> tuple[set[str], list[Rejection]]:
+        actions = ({"_op_type": "index", "_index": self.index, "_id": doc["id"], "_source": doc}
+                   for doc in documents)
+        retry: set[str] = set()
+        rejected: list[Rejection] = []
+        for ok, item in helpers.streaming_bulk(self.client, actions, max_retries=3,
+                                               initial_backoff=1, max_backoff=10,
+                                               raise_on_error=False, yield_ok=False):
+            if ok:
+                continue
+            result = item.get("index", {})
+            status = int(result.get("status", 0))
+            doc_id = str(result.get("_id"))
+            if status in _RETRYABLE_STATUS:
+                retry.add(doc_id)
+            else:
+                rejected.append(Rejection(doc_id, status, _error_text(result.get("error"))))
+        return retry, rejected
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict):
+            reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return reason
+    return str(error)
