@@ -1,0 +1,93 @@
+"""Fetching Kafka and Elasticsearch from Maven Central with `mvn`.
+
+Maven's own ~/.m2 is the download cache; the cache dir holds what the services run
+from, keyed by version, and a `.complete` marker so a half-finished copy is redone.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.stack.config import StackConfig
+from pipeline.stack.errors import StackError
+from pipeline.stack.tools import require_mvn
+
+Progress = Callable[[str], None]
+
+_COMPLETE = ".complete"
+
+
+def kafka_libs_dir(cfg: StackConfig) -> Path:
+    return cfg.cache_dir / f"kafka-{cfg.kafka_version}" / "libs"
+
+
+def es_zip_path(cfg: StackConfig) -> Path:
+    return cfg.cache_dir / "downloads" / f"elasticsearch-{cfg.es_version}.zip"
+
+
+def is_complete(directory: Path) -> bool:
+    return (directory / _COMPLETE).is_file()
+
+
+def mark_complete(directory: Path) -> None:
+    (directory / _COMPLETE).touch()
+
+
+def run_mvn(pom: Path, goal_args: list[str]) -> None:
+    """Run one quiet, non-interactive Maven goal on pom; raise with Maven's output on failure."""
+    argv = [str(require_mvn()), "-q", "-B", "-f", str(pom), *goal_args]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()
+        raise StackError(
+            f"`{' '.join(argv)}` failed (exit {result.returncode}):\n" + "\n".join(output[-25:])
+        )
+
+
+def fetch_kafka(cfg: StackConfig, progress: Progress) -> Path:
+    """Copy the Kafka broker jar and its runtime dependencies into the cache; return the dir."""
+    libs = kafka_libs_dir(cfg)
+    if is_complete(libs):
+        return libs
+    progress(f"fetching Kafka {cfg.kafka_version} from Maven Central ...")
+    shutil.rmtree(libs, ignore_errors=True)
+    run_mvn(
+        cfg.deploy_dir / "kafka" / "pom.xml",
+        [
+            "dependency:copy-dependencies",
+            f"-Dkafka.version={cfg.kafka_version}",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
+        ],
+    )
+    mark_complete(libs)
+    return libs
+
+
+def fetch_es_zip(cfg: StackConfig, progress: Progress) -> Path:
+    """Copy the Elasticsearch integ-test zip into the cache; return its path."""
+    target = es_zip_path(cfg)
+    if target.is_file():
+        return target
+    progress(f"fetching Elasticsearch {cfg.es_version} from Maven Central ...")
+    # Copy via a scratch dir so an interrupted fetch never leaves a truncated zip behind.
+    scratch = target.parent / f".fetch-es-{cfg.es_version}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    run_mvn(
+        cfg.deploy_dir / "elasticsearch" / "pom.xml",
+        [
+            "dependency:copy-dependencies",
+            f"-Des.version={cfg.es_version}",
+            "-DincludeTypes=zip",
+            f"-DoutputDirectory={scratch}",
+        ],
+    )
+    fetched = scratch / target.name
+    if not fetched.is_file():
+        raise StackError(f"Maven finished but {fetched} is missing")
+    fetched.replace(target)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return target
