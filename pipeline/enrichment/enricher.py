@@ -1,0 +1,214 @@
+"""Enrichment facade: one object that holds the heavy models, built once per worker.
+
+Usage (e.g. in a Beam ``DoFn.setup``)::
+
+    enricher = Enricher.load()
+    result = enricher.enrich(title, html_or_text)
+    doc = result.to_dict()  # JSON-serialisable
+
+The Enricher is not meant to be pickled: build it where it is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.enrichment.clean import clean_article_text
+from pipeline.enrichment.entities import (
+    AliasTable,
+    Entities,
+    EntityRecord,
+    Mention,
+    load_alias_table,
+    load_ner_model,
+    mentions_from_doc,
+    model_id,
+    resolve_mentions,
+)
+from pipeline.enrichment.language import UNDETERMINED, LanguageDetector, LanguageResult
+from pipeline.enrichment.topics import (
+    TopicLexicon,
+    TopicScore,
+    classify_topics,
+    extract_keywords,
+    load_topic_lexicon,
+)
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+__all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
+
+ENRICHMENT_VERSION = "1.0.0"
+
+NER_LANGUAGES = frozenset({"en"})
+TOPIC_LANGUAGES = frozenset({"en"})
+
+
+@dataclass
+class Enrichment:
+    """Everything the enrichment stage adds to one article."""
+
+    language: str
+    language_confidence: float
+    clean_title: str
+    clean_text: str
+    persons: list[EntityRecord] = field(default_factory=list)
+    organizations: list[EntityRecord] = field(default_factory=list)
+    locations: list[EntityRecord] = field(default_factory=list)
+    nationalities: list[EntityRecord] = field(default_factory=list)
+    groups: list[EntityRecord] = field(default_factory=list)
+    topics: list[TopicScore] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    ner_model: str | None = None
+    ner_skipped_reason: str | None = None
+    enrichment_version: str = ENRICHMENT_VERSION
+
+    @property
+    def countries(self) -> list[str]:
+        """Countries named via a nationality adjective ("Russian" -> "Russia"), deduplicated."""
+        return list(dict.fromkeys(r.canonical for r in self.nationalities))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (lists, dicts, str, int, float, bool, None)."""
+        return {
+            "enrichment_version": self.enrichment_version,
+            "language": self.language,
+            "language_confidence": self.language_confidence,
+            "clean_title": self.clean_title,
+            "clean_text": self.clean_text,
+            "persons": [r.to_dict() for r in self.persons],
+            "organizations": [r.to_dict() for r in self.organizations],
+            "locations": [r.to_dict() for r in self.locations],
+            "nationalities": [r.to_dict() for r in self.nationalities],
+            "groups": [r.to_dict() for r in self.groups],
+            "countries": self.countries,
+            "topics": [t._asdict() for t in self.topics],
+            "keywords": list(self.keywords),
+            "ner_model": self.ner_model,
+            "ner_skipped_reason": self.ner_skipped_reason,
+        }
+
+
+@dataclass
+class _Prepared:
+    title: str
+    text: str
+    language: LanguageResult
+
+
+class Enricher:
+    """Holds the spaCy NER pipeline, the lingua detector, the alias table and the topic
+    lexicon. Build once (:meth:`load`), call :meth:`enrich` / :meth:`enrich_many` many times.
+    """
+
+    def __init__(
+        self,
+        *,
+        nlp: Language,
+        language_detector: LanguageDetector,
+        aliases: AliasTable,
+        lexicon: TopicLexicon,
+        batch_size: int = 32,
+        max_ner_chars: int = 100_000,
+        n_keywords: int = 10,
+    ) -> None:
+        self.nlp = nlp
+        self.language_detector = language_detector
+        self.aliases = aliases
+        self.lexicon = lexicon
+        self.batch_size = batch_size
+        self.max_ner_chars = max_ner_chars
+        self.n_keywords = n_keywords
+        self.ner_model = model_id(nlp)
+
+    @classmethod
+    def load(
+        cls,
+        aliases_path: str | Path | None = None,
+        lexicon_path: str | Path | None = None,
+        *,
+        model_name: str | None = None,
+        languages: Iterable[str] | None = None,
+        preload_language_models: bool = False,
+        batch_size: int = 32,
+    ) -> Enricher:
+        """Load every model and seed file (paths default to the repository's ``seeds/``)."""
+        detector = (
+            LanguageDetector(languages, preload=preload_language_models)
+            if languages is not None
+            else LanguageDetector(preload=preload_language_models)
+        )
+        return cls(
+            nlp=load_ner_model(model_name),
+            language_detector=detector,
+            aliases=load_alias_table(aliases_path),
+            lexicon=load_topic_lexicon(lexicon_path),
+            batch_size=batch_size,
+        )
+
+    def enrich(self, title: str, text_or_html: str) -> Enrichment:
+        """Enrich one article (title and body, body as plain text or HTML)."""
+        return self.enrich_many([(title, text_or_html)])[0]
+
+    def enrich_many(self, items: Sequence[tuple[str, str]]) -> list[Enrichment]:
+        """Enrich a batch; NER runs through ``nlp.pipe`` (batched) for the English ones."""
+        cleaned = [
+            (clean_article_text(title or "").replace("\n", " "), clean_article_text(body or ""))
+            for title, body in items
+        ]
+        languages = self.language_detector.detect_many(
+            [f"{title}\n\n{text}".strip() for title, text in cleaned]
+        )
+        prepared = [
+            _Prepared(title, text, language)
+            for (title, text), language in zip(cleaned, languages, strict=True)
+        ]
+        ner_indices = [i for i, p in enumerate(prepared) if p.language.code in NER_LANGUAGES]
+
+        # Title and body as separate docs so offsets stay relative to each; one pipe call.
+        texts: list[str] = []
+        for i in ner_indices:
+            texts.append(prepared[i].title)
+            texts.append(prepared[i].text[: self.max_ner_chars])
+        docs: list[Doc] = list(self.nlp.pipe(texts, batch_size=self.batch_size))
+        entities_by_index: dict[int, Entities] = {}
+        for k, i in enumerate(ner_indices):
+            title_doc, body_doc = docs[2 * k], docs[2 * k + 1]
+            mentions: list[Mention] = [
+                *mentions_from_doc(title_doc, in_title=True),
+                *mentions_from_doc(body_doc),
+            ]
+            entities_by_index[i] = resolve_mentions(mentions, self.aliases)
+
+        return [self._finish(p, entities_by_index.get(i)) for i, p in enumerate(prepared)]
+
+    def _finish(self, prepared: _Prepared, entities: Entities | None) -> Enrichment:
+        code = prepared.language.code
+        result = Enrichment(
+            language=code,
+            language_confidence=prepared.language.confidence,
+            clean_title=prepared.title,
+            clean_text=prepared.text,
+        )
+        if entities is not None:
+            result.persons = entities.persons
+            result.organizations = entities.organizations
+            result.locations = entities.locations
+            result.nationalities = entities.nationalities
+            result.groups = entities.groups
+            result.ner_model = self.ner_model
+        elif code == UNDETERMINED:
+            result.ner_skipped_reason = "language undetermined (text too short or ambiguous)"
+        else:
+            result.ner_skipped_reason = f"language {code} has no NER model"
+        if code in TOPIC_LANGUAGES:
+            result.topics = classify_topics(prepared.text, self.lexicon, title=prepared.title)
+            result.keywords = extract_keywords(
+                f"{prepared.title}\n{prepared.text}", n=self.n_keywords
+            )
+        return result

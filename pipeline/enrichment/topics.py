@@ -1,0 +1,324 @@
+"""Topics (IPTC Media Topics, top level) from a weighted keyword lexicon, and keywords.
+
+First version, deliberately transparent: every score can be explained by the matched terms
+(:meth:`TopicLexicon.explain`). The lexicon lives in ``seeds/topics/iptc-keywords.yaml``.
+No model is needed: tokenisation is a regular expression plus a light plural fold.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from pipeline.enrichment.entities import seeds_dir
+
+__all__ = [
+    "LEXICON_FILE",
+    "TopicDefinition",
+    "TopicLexicon",
+    "TopicScore",
+    "classify_topics",
+    "default_topic_lexicon",
+    "extract_keywords",
+    "fold",
+    "load_topic_lexicon",
+    "tokenize",
+]
+
+LEXICON_FILE = Path("topics") / "iptc-keywords.yaml"
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
+_NO_PLURAL_FOLD = ("ss", "us", "is", "ous", "'s")
+
+
+def fold(word: str) -> str:
+    """Lower-case, drop a possessive, fold a regular plural: ``"Sanctions"`` -> ``"sanction"``.
+
+    Crude on purpose and applied identically to text and lexicon, so both sides agree.
+    """
+    w = word.casefold().replace("\u2019", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    elif w.endswith("'"):
+        w = w[:-1]
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith(_NO_PLURAL_FOLD):
+        return w[:-1]
+    return w
+
+
+def tokenize(text: str) -> list[str]:
+    """Folded word tokens; hyphens and digits separate words."""
+    return [fold(m.group()) for m in _WORD_RE.finditer(text)]
+
+
+class TopicScore(NamedTuple):
+    """One topic of a text: IPTC QCode, English label, score (share of all topic evidence)."""
+
+    code: str
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class TopicDefinition:
+    code: str
+    label: str
+    terms: Mapping[tuple[str, ...], float]  # folded token sequence -> weight
+
+
+@dataclass(frozen=True)
+class TopicLexicon:
+    topics: tuple[TopicDefinition, ...]
+    language: str = "en"
+    min_score: float = 4.0
+    relative_threshold: float = 0.3
+    max_topics: int = 4
+    title_weight: float = 2.0
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> TopicLexicon:
+        scoring = data.get("scoring") or {}
+        topics: list[TopicDefinition] = []
+        seen_codes: set[str] = set()
+        for entry in data.get("topics") or []:
+            code = str(entry["code"])
+            if code in seen_codes:
+                raise ValueError(f"topic lexicon: duplicate code {code}")
+            seen_codes.add(code)
+            terms: dict[tuple[str, ...], float] = {}
+            for term, weight in (entry.get("terms") or {}).items():
+                tokens = tuple(tokenize(str(term)))
+                if not tokens:
+                    raise ValueError(f"topic lexicon: term {term!r} of {code} has no words")
+                terms[tokens] = max(terms.get(tokens, 0.0), float(weight))
+            topics.append(TopicDefinition(code=code, label=str(entry["label"]), terms=terms))
+        return cls(
+            topics=tuple(topics),
+            language=str(data.get("language", "en")),
+            min_score=float(scoring.get("min_score", cls.min_score)),
+            relative_threshold=float(scoring.get("relative_threshold", cls.relative_threshold)),
+            max_topics=int(scoring.get("max_topics", cls.max_topics)),
+            title_weight=float(scoring.get("title_weight", cls.title_weight)),
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TopicLexicon:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        return cls.from_mapping(data)
+
+    def explain(self, text: str, *, title: str = "") -> dict[str, list[tuple[str, float]]]:
+        """Per topic code: matched terms and their contributions, largest first."""
+        counts = _term_counts(self, tokenize(text), tokenize(title), self.title_weight)
+        result: dict[str, list[tuple[str, float]]] = {}
+        for topic in self.topics:
+            contributions = [
+                (" ".join(term), _contribution(weight, counts[term]))
+                for term, weight in topic.terms.items()
+                if counts.get(term, 0.0) > 0
+            ]
+            if contributions:
+                result[topic.code] = sorted(contributions, key=lambda c: -c[1])
+        return result
+
+    def raw_scores(self, text: str, *, title: str = "") -> dict[str, float]:
+        """Unnormalised evidence per topic code (0 for topics with no matched term)."""
+        counts = _term_counts(self, tokenize(text), tokenize(title), self.title_weight)
+        return {
+            topic.code: sum(
+                _contribution(weight, counts[term])
+                for term, weight in topic.terms.items()
+                if counts.get(term, 0.0) > 0
+            )
+            for topic in self.topics
+        }
+
+
+def _contribution(weight: float, count: float) -> float:
+    # Sub-linear in the count: ten mentions of "war" are not ten times the evidence.
+    return weight * (1.0 + math.log(count)) if count >= 1.0 else weight * count
+
+
+def _ngram_counts(tokens: list[str], lengths: Iterable[int]) -> Counter[tuple[str, ...]]:
+    counts: Counter[tuple[str, ...]] = Counter()
+    for n in lengths:
+        for i in range(len(tokens) - n + 1):
+            counts[tuple(tokens[i : i + n])] += 1
+    return counts
+
+
+def _term_counts(
+    lexicon: TopicLexicon, body: list[str], title: list[str], title_weight: float
+) -> dict[tuple[str, ...], float]:
+    lengths = sorted({len(term) for topic in lexicon.topics for term in topic.terms})
+    body_counts = _ngram_counts(body, lengths)
+    title_counts = _ngram_counts(title, lengths)
+    wanted = {term for topic in lexicon.topics for term in topic.terms}
+    counts: dict[tuple[str, ...], float] = {}
+    for term in wanted:
+        value = body_counts.get(term, 0) + title_weight * title_counts.get(term, 0)
+        if value > 0:
+            counts[term] = float(value)
+    return counts
+
+
+def load_topic_lexicon(path: str | Path | None = None) -> TopicLexicon:
+    """Load ``seeds/topics/iptc-keywords.yaml`` (or ``path``)."""
+    return TopicLexicon.from_yaml(path if path is not None else seeds_dir() / LEXICON_FILE)
+
+
+@lru_cache(maxsize=1)
+def default_topic_lexicon() -> TopicLexicon:
+    """The repository's topic lexicon, loaded once per process."""
+    return load_topic_lexicon()
+
+
+def classify_topics(
+    text: str,
+    lexicon: TopicLexicon | None = None,
+    *,
+    title: str = "",
+    min_score: float | None = None,
+    relative_threshold: float | None = None,
+    max_topics: int | None = None,
+) -> list[TopicScore]:
+    """Multi-label topics of a text, best first.
+
+    ``score`` is the topic's share of all topic evidence in the text (scores of all matched
+    topics sum to 1; the returned ones, after thresholds, sum to at most 1). A topic is
+    returned when its raw evidence is at least ``min_score`` and at least
+    ``relative_threshold`` times the best topic's evidence.
+    """
+    lex = lexicon if lexicon is not None else default_topic_lexicon()
+    min_raw = lex.min_score if min_score is None else min_score
+    relative = lex.relative_threshold if relative_threshold is None else relative_threshold
+    limit = lex.max_topics if max_topics is None else max_topics
+    raw = lex.raw_scores(text, title=title)
+    total = sum(raw.values())
+    if total <= 0:
+        return []
+    best = max(raw.values())
+    labels = {t.code: t.label for t in lex.topics}
+    order = {t.code: i for i, t in enumerate(lex.topics)}
+    kept = [
+        TopicScore(code, labels[code], round(value / total, 4))
+        for code, value in raw.items()
+        if value >= min_raw and value >= relative * best
+    ]
+    kept.sort(key=lambda t: (-t.score, order[t.code]))
+    return kept[:limit]
+
+
+# --- keywords ---------------------------------------------------------------------------
+
+_SEGMENT_SPLIT_RE = re.compile(r"[.,;:!?()\[\]{}\"“”«»—–/|\n]+")
+_EXTRA_STOP_WORDS = frozenset(
+    {
+        "said",
+        "says",
+        "say",
+        "told",
+        "according",
+        "also",
+        "would",
+        "could",
+        "year",
+        "years",
+        "week",
+        "day",
+        "days",
+        "time",
+        "mr",
+        "mrs",
+        "ms",
+        "percent",
+        "including",
+        "like",
+        "new",
+        "reported",
+        "reportedly",
+    }
+)
+
+
+@lru_cache(maxsize=1)
+def _english_stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS  # no model needed, just the word list
+
+    return frozenset(fold(w) for w in STOP_WORDS) | frozenset(fold(w) for w in _EXTRA_STOP_WORDS)
+
+
+def extract_keywords(
+    text: str, n: int = 10, *, stop_words: Iterable[str] | None = None
+) -> list[str]:
+    """Up to ``n`` keywords: frequent content words and repeated two-word phrases.
+
+    Cheap and model-free: tokens split at punctuation into segments; stop words (spaCy's
+    English list plus a few news words) and words under 3 letters are dropped; adjacent
+    content words seen together at least twice form a phrase ("North Korea"), whose count
+    is taken out of its words. Ranked by count (phrases x1.5), ties by first appearance.
+    Each keyword is shown in its most frequent surface form.
+    """
+    if n <= 0:
+        return []
+    stops = (
+        frozenset(fold(w) for w in stop_words) if stop_words is not None else _english_stop_words()
+    )
+    unigrams: Counter[str] = Counter()
+    bigrams: Counter[tuple[str, str]] = Counter()
+    surfaces: dict[str, Counter[str]] = {}
+    first_seen: dict[str, int] = {}
+    position = 0
+    for segment in _SEGMENT_SPLIT_RE.split(text):
+        previous: tuple[str, str] | None = None  # (folded, surface) of the previous token
+        for match in _WORD_RE.finditer(segment):
+            surface = match.group()
+            possessive = surface.endswith(("'s", "\u2019s"))
+            if possessive:
+                surface = surface[:-2]
+            key = fold(surface)
+            position += 1
+            if len(key) < 3 or key in stops:
+                previous = None
+                continue
+            unigrams[key] += 1
+            surfaces.setdefault(key, Counter())[surface] += 1
+            first_seen.setdefault(key, position)
+            if previous is not None:
+                pair = (previous[0], key)
+                bigrams[pair] += 1
+                phrase_key = " ".join(pair)
+                surfaces.setdefault(phrase_key, Counter())[f"{previous[1]} {surface}"] += 1
+                first_seen.setdefault(phrase_key, first_seen[previous[0]])
+            # A possessive ends a phrase: "Putin's visit" is not a keyword phrase.
+            previous = None if possessive else (key, surface)
+
+    scores: dict[str, float] = {}
+    for (left, right), count in bigrams.items():
+        if count >= 2:
+            scores[f"{left} {right}"] = count * 1.5
+            unigrams[left] -= count
+            unigrams[right] -= count
+    for key, count in unigrams.items():
+        if count > 0:
+            scores[key] = float(count)
+
+    ranked = sorted(scores, key=lambda k: (-scores[k], first_seen[k]))[:n]
+    return [_most_common_surface(surfaces[k]) for k in ranked]
+
+
+def _most_common_surface(forms: Counter[str]) -> str:
+    # Counter.most_common keeps insertion order among ties: the first-seen form wins.
+    return forms.most_common(1)[0][0]
