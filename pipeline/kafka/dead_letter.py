@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 
 DEAD_LETTER_VERSION = 1
 
@@ -103,24 +103,34 @@ def replay(bootstrap: str, dead_letter_topic: str, target_topic: str, *,
            idle_timeout_s: float = 3.0) -> int:
     """Re-publish the original payload of each selected dead letter not replayed before.
 
-    A consumer group remembers how far replay got, and its offsets are committed only
-    after the producer flushed, so a crash mid-replay repeats rather than skips. Repeats
-    are harmless: the payload keeps its article id, so Elasticsearch overwrites in place.
+    A consumer group remembers how far replay got. Its offsets are committed only after
+    the producer flushed, and never past a letter that ``select`` passed over (so a
+    filtered replay leaves the others for later); a crash mid-replay repeats rather than
+    skips. Repeats are harmless: the payload keeps its article id, and Elasticsearch
+    overwrites in place.
     """
     consumer = _consumer(bootstrap, dead_letter_topic, REPLAY_GROUP, idle_timeout_s)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     replayed = 0
+    cursor: dict[TopicPartition, int] = {}
+    passed_over: set[TopicPartition] = set()
     try:
         for message in consumer:
+            partition = TopicPartition(message.topic, message.partition)
             letter = DeadLetter.from_json_bytes(message.value)
             if not select(letter):
+                passed_over.add(partition)
                 continue
             key = letter.key.encode("utf-8") if letter.key is not None else None
             producer.send(target_topic, key=key, value=letter.original_payload(),
                           headers=[("newspipe-replay-of", letter.failed_at.encode())])
             replayed += 1
+            if partition not in passed_over:
+                cursor[partition] = message.offset + 1
         producer.flush()
-        consumer.commit()
+        if cursor:
+            consumer.commit({tp: OffsetAndMetadata(offset, "", -1)
+                             for tp, offset in cursor.items()})
     finally:
         producer.close()
         consumer.close()

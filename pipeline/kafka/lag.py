@@ -14,7 +14,7 @@ def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]
         ends = consumer.end_offsets(partitions)
-        committed = admin.list_consumer_group_offsets(group_id)
+        committed = admin.list_group_offsets({group_id: partitions}).get(group_id, {})
         def position(tp: TopicPartition) -> int:
             meta = committed.get(tp)
             return meta.offset if meta is not None and meta.offset >= 0 else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pipeline.enrichment.clean import clean_article_text
 from pipeline.models.article import Article
 
 ENTITY_TYPES = {"persons": "person", "organizations": "organization", "locations": "location"}
@@ -17,8 +18,8 @@ ENTITY_TYPES = {"persons": "person", "organizations": "organization", "locations
 def build_document(article: Article, enrichment: dict[str, Any],
                    enriched_at: datetime) -> dict[str, Any]:
     entities = [
-        {"type": entity_type, "name": e["name"], "surface_forms": e.get("surface_forms", []),
-         "count": e.get("count", 1), "first_offset": e.get("first_offset", 0)}
+        {"type": entity_type, "name": e["canonical"], "surface_forms": e["surface_forms"],
+         "count": e["count"], "first_offset": e["first_offset"]}
         for field, entity_type in ENTITY_TYPES.items()
         for e in enrichment.get(field, [])
     ]
@@ -33,7 +34,7 @@ def build_document(article: Article, enrichment: dict[str, Any],
         "feed_title": article.feed_title,
         "guid": article.guid,
         "title": article.title,
-        "summary": enrichment.get("clean_summary", ""),
+        "summary": clean_article_text(article.summary),
         "body": enrichment.get("clean_text", ""),
         "authors": article.authors,
         "language": enrichment.get("language"),
@@ -53,7 +54,7 @@ def build_document(article: Article, enrichment: dict[str, Any],
 
 
 def _names(entities: list[dict[str, Any]]) -> list[str]:
-    return [e["name"] for e in entities]
+    return [e["canonical"] for e in entities]
 
 
 def _iso(value: datetime | None) -> str | None:

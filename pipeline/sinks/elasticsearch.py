@@ -48,6 +48,10 @@ def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLA
     """Install the index template and create ``index`` if it does not exist yet."""
     template = json.loads(template_path.read_text(encoding="utf-8"))
     template["index_patterns"] = [f"{index}*"]
+    if not _has_language_analyzers(client):
+        log.warning("this Elasticsearch has no analysis-common module (e.g. the local "
+                    "integ-test node): text fields use the standard analyzer, no stemming")
+        template = without_language_analysis(template)
     client.indices.put_index_template(name=TEMPLATE_NAME, **template)
     if not client.indices.exists(index=index):
         try:
@@ -55,6 +59,34 @@ def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLA
         except ApiError as exc:  # created concurrently by another worker
             if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
                 raise
+
+
+def _has_language_analyzers(client: Elasticsearch) -> bool:
+    """True when every node ships the analysis-common module (english analyzer etc.)."""
+    nodes = client.nodes.info(metric="plugins")["nodes"].values()
+    return all(any(m["name"] == "analysis-common" for m in node.get("modules", []))
+               for node in nodes)
+
+
+def without_language_analysis(template: dict[str, Any]) -> dict[str, Any]:
+    """The template for a node with core analysis only: ``english`` -> ``standard``, and no
+    custom normalizers (their token filters live in analysis-common too)."""
+    adapted = json.loads(json.dumps(template))
+    adapted["template"]["settings"].pop("analysis", None)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("analyzer") == "english":
+                node["analyzer"] = "standard"
+            node.pop("normalizer", None)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(adapted["template"]["mappings"])
+    return adapted
 
 
 class ElasticsearchSink:

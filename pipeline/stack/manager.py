@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline.stack import elasticsearch, kafka, process
 from pipeline.stack.config import LOOPBACK, StackConfig, es_url, kafka_bootstrap
 from pipeline.stack.errors import StackError
-from pipeline.stack.maven import Progress, fetch_es_zip, fetch_kafka
+from pipeline.stack.maven import Progress, fetch_beam_runner, fetch_es_zip, fetch_kafka
 from pipeline.stack.tools import require_java
 
 
@@ -121,6 +121,7 @@ def fetch(cfg: StackConfig, progress: Progress = print) -> None:
     fetch_kafka(cfg, progress)
     fetch_es_zip(cfg, progress)
     elasticsearch.install(cfg)
+    fetch_beam_runner(cfg, progress)
 
 
 def status(cfg: StackConfig) -> list[ServiceStatus]:

@@ -91,3 +91,39 @@ def fetch_es_zip(cfg: StackConfig, progress: Progress) -> Path:
     fetched.replace(target)
     shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+BEAM_JAVA_VERSION = "2.62.0"  # must equal the apache-beam Python pin
+
+
+def beam_build_dir(cfg: StackConfig) -> Path:
+    return cfg.cache_dir / f"beam-java-{BEAM_JAVA_VERSION}"
+
+
+def beam_flink_job_server_jar(cfg: StackConfig) -> Path:
+    return beam_build_dir(cfg) / "target" / f"beam-local-{BEAM_JAVA_VERSION}-flink-job-server.jar"
+
+
+def beam_expansion_service_jar(cfg: StackConfig) -> Path:
+    return beam_build_dir(cfg) / "target" / f"beam-local-{BEAM_JAVA_VERSION}-expansion-service.jar"
+
+
+def fetch_beam_runner(cfg: StackConfig, progress: Progress) -> None:
+    """Assemble the Flink job server and the Kafka expansion service for Beam's Python SDK.
+
+    The shaded jars Beam would download at run time are not served for recent versions, so
+    deploy/local/beam/pom.xml builds launcher jars over the unshaded modules. The build runs
+    in the cache dir, keeping ``target/`` out of the repository.
+    """
+    build = beam_build_dir(cfg)
+    if is_complete(build):
+        return
+    progress(f"fetching Beam {BEAM_JAVA_VERSION} Flink runner + Kafka IO from Maven Central ...")
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    shutil.copy(cfg.deploy_dir / "beam" / "pom.xml", build / "pom.xml")
+    run_mvn(build / "pom.xml", ["package"])
+    for jar in (beam_flink_job_server_jar(cfg), beam_expansion_service_jar(cfg)):
+        if not jar.is_file():
+            raise StackError(f"Maven finished but {jar} is missing")
+    mark_complete(build)

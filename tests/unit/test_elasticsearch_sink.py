@@ -78,3 +78,17 @@ def test_endless_outage_raises_so_offsets_stay_uncommitted(
     with pytest.raises(OutageTimeout, match="3 documents not indexed"):
         run(monkeypatch, [down] * 50, outage_timeout_s=0.1)
 
+
+
+def test_template_falls_back_to_core_analysis() -> None:
+    import json
+
+    from pipeline.sinks.elasticsearch import TEMPLATE_PATH, without_language_analysis
+
+    template = json.loads(TEMPLATE_PATH.read_text())
+    adapted = without_language_analysis(template)
+    text = json.dumps(adapted)
+    assert '"english"' not in text and "normalizer" not in text
+    assert adapted["template"]["mappings"]["properties"]["body"]["analyzer"] == "standard"
+    # The original is untouched: production clusters keep the english analyzer.
+    assert template["template"]["mappings"]["properties"]["body"]["analyzer"] == "english"

@@ -1,0 +1,1 @@
+"""The Apache Beam streaming job: Kafka -> clean/enrich -> Elasticsearch (+ dead letters)."""

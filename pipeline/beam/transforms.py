@@ -1,0 +1,167 @@
+"""The job's DoFns: each a few lines around the pure stage functions.
+
+Every failure becomes a dead letter with its stage and reason (tagged output), so no
+message is dropped silently; ``Metrics`` counters make the flow visible on any runner.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from pipeline.beam.messages import KafkaMessage
+from pipeline.kafka.dead_letter import DeadLetter
+from pipeline.models import Article, ArticleDecodeError
+from pipeline.models.document import build_document
+
+log = logging.getLogger(__name__)
+
+DEAD = "dead_letters"
+NAMESPACE = "newspipe"
+
+
+def _dead_letter(message: KafkaMessage, stage: str, exc: BaseException | str,
+                 error_type: str | None = None) -> DeadLetter:
+    return DeadLetter.build(
+        stage=stage, reason=str(exc), error_type=error_type or type(exc).__name__,
+        payload=message.value, key=message.key, source_topic=message.topic,
+        source_partition=message.partition, source_offset=message.offset,
+    )
+
+
+class DecodeArticle(beam.DoFn):
+    """bytes -> (KafkaMessage, Article); undecodable messages -> dead letters."""
+
+    def __init__(self) -> None:
+        self.decoded = Metrics.counter(NAMESPACE, "messages_decoded")
+        self.invalid = Metrics.counter(NAMESPACE, "messages_invalid")
+
+    def process(self, message: KafkaMessage) -> Iterator[Any]:
+        try:
+            article = Article.from_json_bytes(message.value)
+        except ArticleDecodeError as exc:
+            self.invalid.inc()
+            yield TaggedOutput(DEAD, _dead_letter(message, "decode", exc))
+            return
+        self.decoded.inc()
+        yield message, article
+
+
+class EnrichArticles(beam.DoFn):
+    """Batches of (message, article) -> (message, ES document). Models load in ``setup``."""
+
+    def __init__(self) -> None:
+        self.enriched = Metrics.counter(NAMESPACE, "articles_enriched")
+        self.failed = Metrics.counter(NAMESPACE, "articles_enrich_failed")
+
+    def setup(self) -> None:
+        from pipeline.enrichment import Enricher  # heavy import: workers only
+
+        self._enricher = Enricher.load()
+
+    def process(self, batch: list[tuple[KafkaMessage, Article]]) -> Iterator[Any]:
+        items = [(article.title, article.content or article.summary) for _, article in batch]
+        try:
+            results = self._enricher.enrich_many(items)
+        except Exception:  # one bad text must not sink the batch: retry one by one
+            log.exception("batch enrichment failed; enriching %d articles singly", len(batch))
+            yield from self._one_by_one(batch)
+            return
+        now = datetime.now(UTC)
+        for (message, article), enrichment in zip(batch, results, strict=True):
+            self.enriched.inc()
+            yield message, build_document(article, enrichment.to_dict(), now)
+
+    def _one_by_one(self, batch: list[tuple[KafkaMessage, Article]]) -> Iterator[Any]:
+        for message, article in batch:
+            try:
+                [enrichment] = self._enricher.enrich_many(
+                    [(article.title, article.content or article.summary)])
+            except Exception as exc:
+                self.failed.inc()
+                yield TaggedOutput(DEAD, _dead_letter(message, "enrich", exc))
+                continue
+            self.enriched.inc()
+            yield message, build_document(article, enrichment.to_dict(), datetime.now(UTC))
+
+
+class WriteToElasticsearch(beam.DoFn):
+    """Batches of (message, document) -> bulk index; permanent rejections -> dead letters.
+
+    Outages are waited out inside the sink (backoff); if it still fails the exception
+    fails the bundle, so its Kafka offsets are never committed.
+    """
+
+    def __init__(self, es_kwargs: dict[str, Any], index: str, outage_timeout_s: float):
+        self.es_kwargs = es_kwargs
+        self.index = index
+        self.outage_timeout_s = outage_timeout_s
+        self.indexed = Metrics.counter(NAMESPACE, "documents_indexed")
+        self.rejected = Metrics.counter(NAMESPACE, "documents_rejected")
+
+    def setup(self) -> None:
+        from elasticsearch import Elasticsearch
+
+        from pipeline.sinks.elasticsearch import ElasticsearchSink
+
+        self._client = Elasticsearch(**self.es_kwargs)
+        self._sink = ElasticsearchSink(self._client, self.index,
+                                       outage_timeout_s=self.outage_timeout_s)
+
+    def process(self, batch: list[tuple[KafkaMessage, dict[str, Any]]]) -> Iterator[Any]:
+        now = datetime.now(UTC).isoformat()
+        documents = [{**doc, "indexed_at": now} for _, doc in batch]
+        rejections = {r.doc_id: r for r in self._sink.write(documents)}
+        for message, doc in batch:
+            rejection = rejections.get(doc["id"])
+            if rejection is None:
+                self.indexed.inc()
+                yield doc["id"]
+            else:
+                self.rejected.inc()
+                yield TaggedOutput(DEAD, _dead_letter(
+                    message, "index", f"HTTP {rejection.status}: {rejection.reason}",
+                    error_type="ElasticsearchRejection"))
+
+    def teardown(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+
+
+class PublishDeadLetters(beam.DoFn):
+    """Dead letters -> the dead-letter topic (acked before the bundle may finish)."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.published = Metrics.counter(NAMESPACE, "dead_letters")
+
+    def setup(self) -> None:
+        from kafka import KafkaProducer
+
+        self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                       enable_idempotence=True, client_id="newspipe-dlq")
+
+    def process(self, letter: DeadLetter) -> Iterable[None]:
+        log.warning("dead letter (%s): %s", letter.stage, letter.reason)
+        key = letter.key.encode("utf-8") if letter.key is not None else None
+        self._producer.send(self.topic, key=key, value=letter.to_json_bytes())
+        self.published.inc()
+        return ()
+
+    def finish_bundle(self) -> None:
+        # Flushing here ties the bundle's success (and so the source's offset commit)
+        # to Kafka having the dead letters: a failing message is never just forgotten.
+        self._producer.flush()
+
+    def teardown(self) -> None:
+        producer = getattr(self, "_producer", None)
+        if producer is not None:
+            producer.close()

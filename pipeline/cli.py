@@ -1,0 +1,273 @@
+"""The ``pipeline`` command: one entry point for operators, analysts and the demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.settings import Settings, get_settings
+
+console = Console()
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--kafka-bootstrap", help="Kafka bootstrap servers (host:port,...).")
+@click.option("--es-url", help="Elasticsearch URL.")
+@click.option("--es-index", help="Elasticsearch index (or alias) for articles.")
+@click.option("--state-dir", type=click.Path(path_type=Path),
+              help="Where the poller state and the local stack keep their files.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.pass_context
+def cli(ctx: click.Context, kafka_bootstrap: str | None, es_url: str | None,
+        es_index: str | None, state_dir: Path | None, verbose: bool) -> None:
+    """newspipe: RSS/Atom -> Kafka -> Apache Beam enrichment -> Elasticsearch.
+
+    Settings come from NEWSPIPE_* environment variables (or .env); these flags override.
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"settings": get_settings().with_overrides(
+        kafka_bootstrap=kafka_bootstrap, es_url=es_url, es_index=es_index, state_dir=state_dir)}
+
+
+# --- local stack ---------------------------------------------------------------------
+
+@cli.group()
+def stack() -> None:
+    """The local stack: a real Kafka (KRaft) broker and Elasticsearch node on loopback."""
+
+
+@stack.command("up")
+@click.pass_context
+def stack_up(ctx: click.Context) -> None:
+    """Fetch (cached) and start Kafka and Elasticsearch; reuse them if already running."""
+    from pipeline import stack as local_stack
+
+    local_stack.up(local_stack.config_from_settings(_settings(ctx)), progress=console.print)
+    _print_status(ctx)
+
+
+@stack.command("down")
+@click.pass_context
+def stack_down(ctx: click.Context) -> None:
+    """Stop exactly the processes `stack up` started (by pid)."""
+    from pipeline import stack as local_stack
+
+    local_stack.down(local_stack.config_from_settings(_settings(ctx)))
+    console.print("local stack stopped")
+
+
+@stack.command("status")
+@click.pass_context
+def stack_status(ctx: click.Context) -> None:
+    """Show whether Kafka and Elasticsearch are running and healthy."""
+    _print_status(ctx)
+
+
+@stack.command("fetch")
+@click.pass_context
+def stack_fetch(ctx: click.Context) -> None:
+    """Download the pinned Kafka and Elasticsearch artifacts ahead of time."""
+    from pipeline import stack as local_stack
+
+    local_stack.fetch(local_stack.config_from_settings(_settings(ctx)))
+    console.print("artifacts cached")
+
+
+def _print_status(ctx: click.Context) -> None:
+    from pipeline import stack as local_stack
+
+    table = Table("service", "state", "pid", "address", "detail")
+    for service in local_stack.status(local_stack.config_from_settings(_settings(ctx))):
+        table.add_row(*service.row())
+    console.print(table)
+
+
+# --- setup ---------------------------------------------------------------------------
+
+@cli.command("setup")
+@click.pass_context
+def setup_cmd(ctx: click.Context) -> None:
+    """Create the Kafka topics and install the Elasticsearch index template (idempotent)."""
+    from pipeline.provision import provision
+
+    created = provision(_settings(ctx))
+    console.print(f"topics created: {', '.join(created) or 'none (all existed)'}; "
+                  "index template installed")
+
+
+# --- poller --------------------------------------------------------------------------
+
+@cli.command("poll")
+@click.option("--feeds", "feeds_file", type=click.Path(path_type=Path, exists=True),
+              help="Feed list (YAML or OPML). Default: the configured feeds file.")
+@click.option("--base-url", help="Value for {base_url} placeholders in the feed list.")
+@click.pass_context
+def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None) -> None:
+    """Poll every feed once and publish new items to the raw topic."""
+    settings = _settings(ctx)
+    report = run_poll(settings, feeds_file or settings.feeds_file, base_url)
+    sys.exit(0 if report.outcomes and len(report.failed) < len(report.outcomes) else 1)
+
+
+def run_poll(settings: Settings, feeds_file: Path, base_url: str | None) -> Any:
+    from pipeline.poller.poller import FeedOutcome
+    from pipeline.poller.run import poll_feeds
+
+    def show(outcome: FeedOutcome) -> None:
+        detail = outcome.error or f"{outcome.items} items, {outcome.new_articles} new"
+        colour = {"ok": "green", "not_modified": "cyan"}.get(outcome.status, "red")
+        console.print(f"  [{colour}]{outcome.status:>12}[/] {outcome.url}  {detail}")
+
+    console.print(f"polling feeds from {feeds_file}")
+    report = poll_feeds(settings, feeds_file, base_url, on_feed=show)
+    console.print(f"feeds polled: {len(report.outcomes)}, failed: {len(report.failed)}, "
+                  f"articles sent: {report.articles_sent}")
+    return report
+
+
+# --- the Beam job --------------------------------------------------------------------
+
+@cli.group()
+def job() -> None:
+    """The Apache Beam streaming enrichment job."""
+
+
+@job.command("run", context_settings={"ignore_unknown_options": True,
+                                      "allow_extra_args": True})
+@click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def job_run(ctx: click.Context, beam_args: tuple[str, ...]) -> None:
+    """Run the streaming job (until stopped). Extra arguments go to Beam, e.g.
+    --runner=FlinkRunner; see `pipeline job run -- --help` for the job's own flags."""
+    from pipeline.beam.job import run
+
+    run(list(beam_args), _settings(ctx))
+
+
+# --- dead letters --------------------------------------------------------------------
+
+@cli.group()
+def dlq() -> None:
+    """Dead letters: messages the job could not process, with the reason."""
+
+
+@dlq.command("list")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def dlq_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Show dead letters (oldest first)."""
+    from pipeline.kafka.dead_letter import read_dead_letters
+
+    settings = _settings(ctx)
+    letters = read_dead_letters(settings.kafka_bootstrap, settings.dead_letter_topic,
+                                limit=limit)
+    if as_json:
+        for letter in letters:
+            click.echo(letter.to_json_bytes().decode("utf-8"))
+        return
+    table = Table("failed at", "stage", "key", "reason")
+    for letter in letters:
+        table.add_row(letter.failed_at[:19], letter.stage, (letter.key or "")[:16],
+                      letter.reason[:120])
+    console.print(table)
+    console.print(f"{len(letters)} dead letters shown")
+
+
+@dlq.command("replay")
+@click.option("--stage", type=click.Choice(["decode", "enrich", "index"]),
+              help="Only replay dead letters of this stage.")
+@click.pass_context
+def dlq_replay(ctx: click.Context, stage: str | None) -> None:
+    """Put dead letters not yet replayed back on the raw topic (after fixing the cause)."""
+    from pipeline.kafka.dead_letter import replay
+
+    settings = _settings(ctx)
+    count = replay(settings.kafka_bootstrap, settings.dead_letter_topic, settings.raw_topic,
+                   select=lambda letter: stage is None or letter.stage == stage)
+    console.print(f"replayed {count} dead letters to {settings.raw_topic}")
+
+
+# --- search --------------------------------------------------------------------------
+
+@cli.command("search")
+@click.argument("query", default="")
+@click.option("--person", multiple=True, help="Canonical person name, e.g. 'Vladimir Putin'.")
+@click.option("--org", multiple=True, help="Canonical organisation name.")
+@click.option("--location", multiple=True, help="Canonical location name, e.g. 'North Korea'.")
+@click.option("--topic", multiple=True, help="Topic label, e.g. politics.")
+@click.option("--source", multiple=True, help="Source host.")
+@click.option("--language", multiple=True, help="ISO 639-1 code, e.g. en.")
+@click.option("--since", type=click.DateTime(), help="Published on or after (UTC).")
+@click.option("--limit", type=int, default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON lines.")
+@click.pass_context
+def search_cmd(ctx: click.Context, query: str, person: tuple[str, ...], org: tuple[str, ...],
+               location: tuple[str, ...], topic: tuple[str, ...], source: tuple[str, ...],
+               language: tuple[str, ...], since: datetime | None, limit: int,
+               as_json: bool) -> None:
+    """Search indexed articles by text, with filters on the enriched fields."""
+    from dataclasses import asdict
+
+    from elasticsearch import Elasticsearch
+
+    from pipeline.search import SearchFilters, search
+
+    settings = _settings(ctx)
+    filters = SearchFilters(list(person), list(org), list(location), list(topic),
+                            list(source), list(language),
+                            since.replace(tzinfo=UTC) if since else None)
+    with Elasticsearch(**settings.es_client_kwargs()) as client:
+        total, hits = search(client, settings.es_index, query, filters, limit)
+    if as_json:
+        for hit in hits:
+            click.echo(json.dumps(asdict(hit), ensure_ascii=False))
+        return
+    print_hits(total, hits)
+
+
+def print_hits(total: int, hits: list[Any]) -> None:
+    table = Table("published", "title", "source", "persons", "locations", "topics",
+                  show_lines=True)
+    for hit in hits:
+        table.add_row((hit.published_at or "")[:10], hit.title, hit.source,
+                      ", ".join(hit.persons[:4]), ", ".join(hit.locations[:5]),
+                      ", ".join(hit.topics[:3]))
+    console.print(table)
+    console.print(f"{total} matching articles")
+
+
+# --- the demo ------------------------------------------------------------------------
+
+@cli.command("demo")
+@click.option("--timeout", type=float, default=600.0, show_default=True,
+              help="Seconds to wait for every produced article to be indexed.")
+@click.option("--runner", default=None, help="Beam runner for the job (default: see README).")
+@click.pass_context
+def demo_cmd(ctx: click.Context, timeout: float, runner: str | None) -> None:
+    """The whole pipeline offline: local stack, sample feeds, Beam job, search."""
+    from pipeline.demo import run_demo
+
+    sys.exit(run_demo(_settings(ctx), timeout_s=timeout, runner=runner, console=console))
+
+
+def main() -> None:
+    cli(prog_name="pipeline")
+
+
+if __name__ == "__main__":
+    main()

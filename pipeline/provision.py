@@ -1,0 +1,17 @@
+"""Provisioning that every entry point needs: topics and the index (idempotent)."""
+
+from __future__ import annotations
+
+from elasticsearch import Elasticsearch
+
+from pipeline.kafka.topics import ensure_topics
+from pipeline.settings import Settings
+from pipeline.sinks.elasticsearch import ensure_index
+
+
+def provision(settings: Settings) -> list[str]:
+    """Create missing Kafka topics and install the index template; return created topics."""
+    created = ensure_topics(settings)
+    with Elasticsearch(**settings.es_client_kwargs()) as client:
+        ensure_index(client, settings.es_index)
+    return created

@@ -1,0 +1,50 @@
+"""Session fixtures: the real local stack (started, or reused when already running).
+
+Each test session gets its own topics and index names, so tests neither see nor disturb
+the demo's data on the same stack.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from pipeline import stack as local_stack
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def stack_config() -> local_stack.StackConfig:
+    cfg = local_stack.StackConfig()
+    local_stack.up(cfg, progress=print)  # idempotent: reuses a running stack
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.TempPathFactory
+             ) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    state_dir: Path = tmp_path_factory.mktemp("state")
+    return Settings(
+        kafka_bootstrap=local_stack.kafka_bootstrap(stack_config),
+        es_url=local_stack.es_url(stack_config),
+        raw_topic=f"test-{run}.articles.raw",
+        dead_letter_topic=f"test-{run}.articles.dlq",
+        consumer_group=f"test-{run}-enrich",
+        es_index=f"test-{run}-articles",
+        state_dir=state_dir,
+    )
+
+
+@pytest.fixture(scope="session")
+def es(settings: Settings) -> Iterator[Elasticsearch]:
+    client = Elasticsearch(**settings.es_client_kwargs())
+    yield client
+    client.indices.delete(index=settings.es_index, ignore_unavailable=True)
+    client.close()
