@@ -155,7 +155,27 @@ def job_run(ctx: click.Context, beam_args: tuple[str, ...]) -> None:
     --runner=FlinkRunner; see `pipeline job run -- --help` for the job's own flags."""
     from pipeline.beam.job import run
 
+    _stop_process_group_on_signal()
     run(list(beam_args), _settings(ctx))
+
+
+def _stop_process_group_on_signal() -> None:
+    """On SIGTERM/SIGINT take the whole process group down: the Flink job server and the
+    expansion service are JVMs that Beam starts as our children and would otherwise outlive
+    us. Only when we lead our group (a shell job, or started with a new session)."""
+    import os
+    import signal
+
+    if os.getpgrp() != os.getpid():
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.killpg(0, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 # --- dead letters --------------------------------------------------------------------

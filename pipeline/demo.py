@@ -36,7 +36,17 @@ def start_job(settings: Settings, runner: str, log_path: Path) -> subprocess.Pop
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 (owned by the child)
     return subprocess.Popen(job_command(settings, runner), stdout=log_file,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """Linux: the job gets SIGTERM if whoever started it dies (a killed demo or test run
+    must not leave a streaming job and its JVMs behind)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_job(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:

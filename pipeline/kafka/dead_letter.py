@@ -115,8 +115,18 @@ def replay(bootstrap: str, dead_letter_topic: str, target_topic: str, *,
     cursor: dict[TopicPartition, int] = {}
     passed_over: set[TopicPartition] = set()
     try:
+        # Stop at the end offsets seen now: a replayed message that fails again comes back
+        # as a new dead letter, and replaying that too would loop for ever.
+        partitions = [TopicPartition(dead_letter_topic, p)
+                      for p in consumer.partitions_for_topic(dead_letter_topic) or ()]
+        stop_at = consumer.end_offsets(partitions)
         for message in consumer:
             partition = TopicPartition(message.topic, message.partition)
+            if message.offset >= stop_at.get(partition, 0):
+                if all(consumer.position(tp) >= end for tp, end in stop_at.items()
+                       if tp in consumer.assignment()):
+                    break
+                continue
             letter = DeadLetter.from_json_bytes(message.value)
             if not select(letter):
                 passed_over.add(partition)

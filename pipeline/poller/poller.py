@@ -62,16 +62,15 @@ class Poller:
     def poll(self, feeds: Iterable[FeedSource],
              on_feed: Callable[[FeedOutcome], None] | None = None) -> PollReport:
         report = PollReport()
-        sent_this_pass: set[str] = set()  # the same story syndicated in two feeds
         for feed in feeds:
-            outcome = self.poll_feed(feed, sent_this_pass)
+            outcome = self.poll_feed(feed)
             report.outcomes.append(outcome)
             if on_feed:
                 on_feed(outcome)
         self.state.save()
         return report
 
-    def poll_feed(self, feed: FeedSource, sent_this_pass: set[str]) -> FeedOutcome:
+    def poll_feed(self, feed: FeedSource) -> FeedOutcome:
         feed_state = self.state.feed(feed.url)
         try:
             fetched = fetch_feed(self.client, feed.url, feed_state.validators,
@@ -85,8 +84,9 @@ class Poller:
             log.warning("feed failed: %s: %s", feed.url, reason)
             return FeedOutcome(feed.url, "error", error=reason)
 
-        already = set(feed_state.seen_ids) | sent_this_pass
-        fresh = [a for a in parsed.articles if a.id not in already]
+        already = set(feed_state.seen_ids)
+        fresh = [a for a in parsed.articles
+                 if a.id not in already and not self.state.was_sent(a.id)]
         fresh = list({a.id: a for a in fresh}.values())  # duplicate guids within one feed
         try:
             delivered = self.publisher.publish(fresh)
@@ -97,7 +97,7 @@ class Poller:
         feed_state.remember([a.id for a in parsed.articles])
         feed_state.etag, feed_state.last_modified = (fetched.validators.etag,
                                                      fetched.validators.last_modified)
-        sent_this_pass.update(delivered)
+        self.state.mark_sent(delivered)
         for reason in parsed.skipped:
             log.info("%s: skipped %s", feed.url, reason)
         return FeedOutcome(feed.url, "ok", len(parsed.articles), len(delivered),

@@ -100,3 +100,22 @@ def test_unfetchable_urls_get_a_reason(tmp_path: Path, url: str) -> None:
     [outcome] = poller.poll([FeedSource(url)]).outcomes
     assert outcome.status == "error"
     assert outcome.error
+
+
+def test_feed_at_a_new_url_does_not_resend(tmp_path: Path) -> None:
+    publisher = RecordingPublisher()
+    make_poller(tmp_path, publisher).poll([FeedSource("http://feeds.test/world.rss")])
+    moved = make_poller(tmp_path, publisher).poll([FeedSource("http://mirror.test/world.rss")])
+    assert moved.outcomes[0].status == "ok" and moved.outcomes[0].items == 3
+    assert moved.articles_sent == 0
+
+
+def test_global_sent_set_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.poller import state as state_module
+
+    monkeypatch.setattr(state_module, "MAX_SENT_GLOBAL", 3)
+    state = PollerState(tmp_path / "s.json")
+    state.mark_sent(["a", "b", "c", "d"])
+    state.save()
+    reloaded = PollerState(tmp_path / "s.json")
+    assert [reloaded.was_sent(i) for i in "abcd"] == [False, True, True, True]
