@@ -89,7 +89,7 @@ def wait_until_indexed(settings: Settings, client: Elasticsearch, sent_ids: list
         lag = consumer_lag(settings.kafka_bootstrap, settings.consumer_group,
                            settings.raw_topic)
         line = (f"  job progress: indexed {indexed}/{len(wanted)}, dead letters "
-                f"{len(letters)}, uncommitted on raw topic {lag}")
+                f"{len(letters)}, uncommitted on raw topic {'?' if lag is None else lag}")
         if line != last_line:
             console.print(line)
             last_line = line

@@ -27,6 +27,7 @@ from pipeline.beam.transforms import (
     PublishDeadLetters,
     WriteToElasticsearch,
 )
+from pipeline.provision import provision
 from pipeline.settings import Settings, get_settings
 from pipeline.stack import config_from_settings as stack_config
 from pipeline.stack.maven import beam_expansion_service_jar, beam_flink_job_server_jar
@@ -124,6 +125,9 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
         dead_letter_topic=args.dead_letter_topic, consumer_group=args.consumer_group,
         es_url=args.es_url, es_index=args.es_index,
     )
+    # Topics and the index template must exist before KafkaIO lists partitions and the
+    # first bulk write creates the index; provisioning is idempotent.
+    provision(settings)
     if args.source == "kafka":
         beam_args = flink_local_defaults(settings, beam_args)
     options = PipelineOptions(beam_args)

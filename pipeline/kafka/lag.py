@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 
-def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
-    """Messages on ``topic`` past the group's committed offsets (all of them if none)."""
+def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int | None:
+    """Messages on ``topic`` past the group's committed offsets (all of them if none).
+
+    ``None`` when Kafka cannot tell yet: on a new broker the group coordinator (and its
+    ``__consumer_offsets`` topic) only comes up with the first group, a retriable state.
+    """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                              enable_auto_commit=False)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -14,7 +19,12 @@ def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]
         ends = consumer.end_offsets(partitions)
-        committed = admin.list_group_offsets({group_id: partitions}).get(group_id, {})
+        try:
+            committed = admin.list_group_offsets({group_id: partitions}).get(group_id, {})
+        except KafkaError as exc:
+            if getattr(exc, "retriable", False):
+                return None
+            raise
         def position(tp: TopicPartition) -> int:
             meta = committed.get(tp)
             return meta.offset if meta is not None and meta.offset >= 0 else 0
