@@ -15,7 +15,8 @@ from rich.table import Table
 
 from pipeline.settings import Settings, get_settings
 
-console = Console()
+# Wide tables when piped (CI logs, `| less`); a terminal keeps its own width.
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def _settings(ctx: click.Context) -> Settings:
