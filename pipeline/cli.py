@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 
 # Wide tables when piped (CI logs, `| less`); a terminal keeps its own width.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -40,7 +40,7 @@ def cli(ctx: click.Context, kafka_bootstrap: str | None, es_url: str | None,
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"settings": get_settings().with_overrides(
+    ctx.obj = {"settings": Settings().with_overrides(
         kafka_bootstrap=kafka_bootstrap, es_url=es_url, es_index=es_index, state_dir=state_dir)}
 
 
@@ -108,6 +108,63 @@ def setup_cmd(ctx: click.Context) -> None:
     created = provision(_settings(ctx))
     console.print(f"topics created: {', '.join(created) or 'none (all existed)'}; "
                   "index template installed")
+
+
+@cli.group()
+def topics() -> None:
+    """Kafka topics of the project."""
+
+
+@topics.command("create")
+@click.pass_context
+def topics_create(ctx: click.Context) -> None:
+    """Create the raw, dead-letter and poller-state topics (idempotent) and show them."""
+    from pipeline.kafka.topics import ensure_topics
+
+    settings = _settings(ctx)
+    table = Table("topic", "action", "partitions")
+    for topic in ensure_topics(settings):
+        partitions = str(topic.partitions)
+        if topic.partitions != topic.wanted_partitions:
+            partitions += f" (configured {topic.wanted_partitions}: existing topics keep theirs)"
+        table.add_row(topic.name, "created" if topic.created else "exists", partitions)
+    console.print(table)
+
+
+@cli.group()
+def config() -> None:
+    """The effective configuration."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective settings (defaults < config file < env < flags), secrets masked."""
+    shown = _settings(ctx).masked()
+    if as_json:
+        click.echo(json.dumps(shown, indent=2))
+        return
+    table = Table("setting", "value", "environment variable")
+    for name, value in shown.items():
+        table.add_row(name, "" if value is None else str(value), f"NEWSPIPE_{name.upper()}")
+    console.print(table)
+
+
+@cli.command("doctor")
+@click.pass_context
+def doctor_cmd(ctx: click.Context) -> None:
+    """Check connectivity to Kafka, Elasticsearch, Kibana and the Beam runner; explain
+    what fails. Exit code 1 if anything does."""
+    from pipeline.doctor import run_checks
+
+    checks = run_checks(_settings(ctx))
+    for check in checks:
+        mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {check.name}: {check.detail}")
+        if check.hint:
+            console.print(f"       -> {check.hint}")
+    sys.exit(0 if all(c.ok for c in checks) else 1)
 
 
 # --- poller --------------------------------------------------------------------------
@@ -195,7 +252,7 @@ def dlq_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     from pipeline.kafka.dead_letter import read_dead_letters
 
     settings = _settings(ctx)
-    letters = read_dead_letters(settings.kafka_bootstrap, settings.dead_letter_topic,
+    letters = read_dead_letters(settings.kafka_client_kwargs(), settings.dead_letter_topic,
                                 limit=limit)
     if as_json:
         for letter in letters:
@@ -218,7 +275,7 @@ def dlq_replay(ctx: click.Context, stage: str | None) -> None:
     from pipeline.kafka.dead_letter import replay
 
     settings = _settings(ctx)
-    count = replay(settings.kafka_bootstrap, settings.dead_letter_topic, settings.raw_topic,
+    count = replay(settings.kafka_client_kwargs(), settings.dead_letter_topic, settings.raw_topic,
                    select=lambda letter: stage is None or letter.stage == stage)
     console.print(f"replayed {count} dead letters to {settings.raw_topic}")
 

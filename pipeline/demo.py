@@ -80,13 +80,13 @@ def wait_until_indexed(settings: Settings, client: Elasticsearch, sent_ids: list
         if job.poll() is not None:
             raise RuntimeError(f"the Beam job exited early with code {job.returncode}")
         indexed = count_indexed(client, settings.es_index, sent_ids)
-        letters = [d for d in read_dead_letters(settings.kafka_bootstrap,
+        letters = [d for d in read_dead_letters(settings.kafka_client_kwargs(),
                                                 settings.dead_letter_topic, idle_timeout_s=1)
                    if d.key in wanted]
         by_stage: dict[str, int] = {}
         for letter in letters:
             by_stage[letter.stage] = by_stage.get(letter.stage, 0) + 1
-        lag = consumer_lag(settings.kafka_bootstrap, settings.consumer_group,
+        lag = consumer_lag(settings.kafka_client_kwargs(), settings.consumer_group,
                            settings.raw_topic)
         line = (f"  job progress: indexed {indexed}/{len(wanted)}, dead letters "
                 f"{len(letters)}, uncommitted on raw topic {'?' if lag is None else lag}")

@@ -11,7 +11,7 @@ from pipeline.sinks.elasticsearch import ensure_index
 
 def provision(settings: Settings) -> list[str]:
     """Create missing Kafka topics and install the index template; return created topics."""
-    created = ensure_topics(settings)
+    created = [t.name for t in ensure_topics(settings) if t.created]
     with Elasticsearch(**settings.es_client_kwargs()) as client:
         ensure_index(client, settings.es_index)
     return created

@@ -1,18 +1,26 @@
 """One settings object for every stage.
 
-The environment is read here and nowhere else (variables prefixed ``NEWSPIPE_``, or a
-``.env`` file); CLI flags override individual fields via :func:`Settings.with_overrides`.
-Secrets are ``SecretStr`` so they never show up in logs, reprs or dead letters.
+Sources, highest precedence first: CLI flags (:meth:`Settings.with_overrides`), ``NEWSPIPE_*``
+environment variables, a ``.env`` file, a TOML config file (``NEWSPIPE_CONFIG``, default
+``newspipe.toml`` in the working directory), then the defaults below. The environment is
+read here and nowhere else. Secrets are ``SecretStr``: masked in reprs, logs, ``config
+show`` and dead letters.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEEDS_DIR = REPO_ROOT / "seeds"
@@ -26,9 +34,19 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
     raw_topic: str = "news.articles.raw"
     dead_letter_topic: str = "news.articles.dlq"
+    poller_state_topic: str = "news.poller.state"
     raw_topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
     consumer_group: str = "newspipe-enrich"
 
     # Elasticsearch
@@ -39,6 +57,10 @@ class Settings(BaseSettings):
     es_password: SecretStr | None = None
     es_ca_certs: Path | None = None
 
+    # Kibana (for `pipeline kibana import` and `doctor`)
+    kibana_url: str | None = None
+    kibana_api_key: SecretStr | None = None
+
     # Poller
     feeds_file: Path = SEEDS_DIR / "feeds" / "default.yaml"
     user_agent: str = "newspipe/0.1 (+https://github.com/newspipe/newspipe)"
@@ -48,6 +70,16 @@ class Settings(BaseSettings):
     # Local state (poller memory, local stack data)
     state_dir: Path = Path.home() / ".local" / "state" / "newspipe"
     cache_dir: Path = Path.home() / ".cache" / "newspipe"
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("NEWSPIPE_CONFIG", "newspipe.toml"))
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings,
+                TomlConfigSettingsSource(settings_cls, toml_file=config_file))
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Copy with CLI-flag values applied; ``None`` means "flag not given"."""
@@ -64,6 +96,52 @@ class Settings(BaseSettings):
         if self.es_ca_certs is not None:
             kwargs["ca_certs"] = str(self.es_ca_certs)
         return kwargs
+
+
+    def kafka_client_kwargs(self) -> dict[str, Any]:
+        """Security options for every kafka-python client (producer, consumer, admin)."""
+        kwargs: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap,
+                                  "security_protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            kwargs["sasl_mechanism"] = self.kafka_sasl_mechanism
+            kwargs["sasl_plain_username"] = self.kafka_sasl_username
+            kwargs["sasl_plain_password"] = (self.kafka_sasl_password.get_secret_value()
+                                             if self.kafka_sasl_password else None)
+        for option, path in (("ssl_cafile", self.kafka_ssl_cafile),
+                             ("ssl_certfile", self.kafka_ssl_certfile),
+                             ("ssl_keyfile", self.kafka_ssl_keyfile)):
+            if path is not None:
+                kwargs[option] = str(path)
+        return kwargs
+
+    def kafka_java_properties(self) -> dict[str, str]:
+        """The same security options as Java client properties (Beam's KafkaIO)."""
+        props = {"bootstrap.servers": self.kafka_bootstrap,
+                 "security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            module = ("org.apache.kafka.common.security.plain.PlainLoginModule"
+                      if self.kafka_sasl_mechanism == "PLAIN"
+                      else "org.apache.kafka.common.security.scram.ScramLoginModule")
+            password = (self.kafka_sasl_password.get_secret_value()
+                        if self.kafka_sasl_password else "")
+            props["sasl.mechanism"] = self.kafka_sasl_mechanism
+            props["sasl.jaas.config"] = (f'{module} required username="{self.kafka_sasl_username}"'
+                                         f' password="{password}";')
+        if self.kafka_ssl_cafile is not None:
+            props["ssl.truststore.type"] = "PEM"
+            props["ssl.truststore.location"] = str(self.kafka_ssl_cafile)
+        return props
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display: secrets masked, paths as strings."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[name] = value
+        return shown
 
 
 @lru_cache(maxsize=1)

@@ -62,7 +62,7 @@ class EnrichAndIndex(beam.PTransform):
                    )).with_outputs(DEAD, main="ok"))
         _ = ((decoded[DEAD], enriched[DEAD], indexed[DEAD])
              | "AllDeadLetters" >> beam.Flatten()
-             | "PublishDeadLetters" >> beam.ParDo(PublishDeadLetters(s.kafka_bootstrap,
+             | "PublishDeadLetters" >> beam.ParDo(PublishDeadLetters(s.kafka_client_kwargs(),
                                                                      s.dead_letter_topic)))
         return indexed.ok
 
@@ -108,11 +108,11 @@ def flink_local_defaults(settings: Settings, beam_args: list[str]) -> list[str]:
 def build(pipeline: beam.Pipeline, settings: Settings, args: argparse.Namespace) -> None:
     if args.source == "kafka":
         messages = pipeline | "ReadRaw" >> ReadFromKafkaJava(
-            settings.kafka_bootstrap, settings.raw_topic, settings.consumer_group,
+            settings.kafka_java_properties(), settings.raw_topic, settings.consumer_group,
             beam_expansion_service_jar(stack_config(settings)))
     else:
         messages = pipeline | "ReadRaw" >> ReadFromKafkaPython(
-            settings.kafka_bootstrap, settings.raw_topic, settings.consumer_group)
+            settings.kafka_client_kwargs(), settings.raw_topic, settings.consumer_group)
     _ = messages | "EnrichAndIndex" >> EnrichAndIndex(
         settings, batch_size=args.batch_size, outage_timeout_s=args.es_outage_timeout)
 

@@ -33,9 +33,10 @@ def row_to_message(row: Any) -> KafkaMessage:
 
 
 class ReadFromKafkaJava(beam.PTransform):
-    def __init__(self, bootstrap: str, topic: str, group_id: str, expansion_jar: Path):
+    def __init__(self, consumer_properties: dict[str, str], topic: str, group_id: str,
+                 expansion_jar: Path):
         super().__init__()
-        self.bootstrap = bootstrap
+        self.consumer_properties = consumer_properties
         self.topic = topic
         self.group_id = group_id
         self.expansion_jar = expansion_jar
@@ -44,7 +45,7 @@ class ReadFromKafkaJava(beam.PTransform):
         return (
             pbegin
             | "ReadFromKafka" >> ReadFromKafka(
-                consumer_config={"bootstrap.servers": self.bootstrap,
+                consumer_config={**self.consumer_properties,
                                  "group.id": self.group_id,
                                  "auto.offset.reset": "earliest",
                                  "enable.auto.commit": "false"},

@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class _PollKafka(beam.DoFn):
-    def __init__(self, bootstrap: str, topic: str, group_id: str, max_records: int,
+    def __init__(self, kafka: dict[str, Any], topic: str, group_id: str, max_records: int,
                  poll_timeout_ms: int):
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self.group_id = group_id
         self.max_records = max_records
@@ -34,7 +34,7 @@ class _PollKafka(beam.DoFn):
 
     def setup(self) -> None:
         self._consumer = KafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap, group_id=self.group_id,
+            self.topic, **self.kafka, group_id=self.group_id,
             client_id="newspipe-job", enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=self.max_records,
             # An Elasticsearch outage holds a bundle for its whole backoff: stay in the
@@ -80,10 +80,10 @@ class _PollKafka(beam.DoFn):
 
 
 class ReadFromKafkaPython(beam.PTransform):
-    def __init__(self, bootstrap: str, topic: str, group_id: str, *,
+    def __init__(self, kafka: dict[str, Any], topic: str, group_id: str, *,
                  poll_interval_s: float = 0.5, max_records: int = 500):
         super().__init__()
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self.group_id = group_id
         self.poll_interval_s = poll_interval_s
@@ -94,6 +94,6 @@ class ReadFromKafkaPython(beam.PTransform):
         return (
             pbegin
             | "Tick" >> PeriodicImpulse(fire_interval=self.poll_interval_s)
-            | "PollKafka" >> beam.ParDo(_PollKafka(self.bootstrap, self.topic, self.group_id,
+            | "PollKafka" >> beam.ParDo(_PollKafka(self.kafka, self.topic, self.group_id,
                                                    self.max_records, poll_timeout_ms))
         )

@@ -138,15 +138,15 @@ class WriteToElasticsearch(beam.DoFn):
 class PublishDeadLetters(beam.DoFn):
     """Dead letters -> the dead-letter topic (acked before the bundle may finish)."""
 
-    def __init__(self, bootstrap: str, topic: str):
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: dict[str, Any], topic: str):
+        self.kafka = kafka
         self.topic = topic
         self.published = Metrics.counter(NAMESPACE, "dead_letters")
 
     def setup(self) -> None:
         from kafka import KafkaProducer
 
-        self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+        self._producer = KafkaProducer(**self.kafka, acks="all",
                                        enable_idempotence=True, client_id="newspipe-dlq")
 
     def process(self, letter: DeadLetter) -> Iterable[None]:

@@ -76,17 +76,17 @@ def _encode_payload(payload: bytes) -> tuple[str, str]:
 REPLAY_GROUP = "newspipe-dlq-replay"
 
 
-def _consumer(bootstrap: str, topic: str, group_id: str | None,
+def _consumer(kafka: dict[str, Any], topic: str, group_id: str | None,
               idle_timeout_s: float) -> KafkaConsumer:
-    return KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group_id,
+    return KafkaConsumer(topic, **kafka, group_id=group_id,
                          auto_offset_reset="earliest", enable_auto_commit=False,
                          consumer_timeout_ms=int(idle_timeout_s * 1000))
 
 
-def read_dead_letters(bootstrap: str, topic: str, *, idle_timeout_s: float = 3.0,
+def read_dead_letters(kafka: dict[str, Any], topic: str, *, idle_timeout_s: float = 3.0,
                       limit: int | None = None) -> list[DeadLetter]:
     """Dead letters on the topic, oldest first (read from the start, commits nothing)."""
-    consumer = _consumer(bootstrap, topic, None, idle_timeout_s)
+    consumer = _consumer(kafka, topic, None, idle_timeout_s)
     letters: list[DeadLetter] = []
     try:
         for message in consumer:
@@ -98,7 +98,7 @@ def read_dead_letters(bootstrap: str, topic: str, *, idle_timeout_s: float = 3.0
     return letters
 
 
-def replay(bootstrap: str, dead_letter_topic: str, target_topic: str, *,
+def replay(kafka: dict[str, Any], dead_letter_topic: str, target_topic: str, *,
            select: Callable[[DeadLetter], bool] = lambda _: True,
            idle_timeout_s: float = 3.0) -> int:
     """Re-publish the original payload of each selected dead letter not replayed before.
@@ -109,8 +109,8 @@ def replay(bootstrap: str, dead_letter_topic: str, target_topic: str, *,
     skips. Repeats are harmless: the payload keeps its article id, and Elasticsearch
     overwrites in place.
     """
-    consumer = _consumer(bootstrap, dead_letter_topic, REPLAY_GROUP, idle_timeout_s)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    consumer = _consumer(kafka, dead_letter_topic, REPLAY_GROUP, idle_timeout_s)
+    producer = KafkaProducer(**kafka, acks="all", enable_idempotence=True)
     replayed = 0
     cursor: dict[TopicPartition, int] = {}
     passed_over: set[TopicPartition] = set()

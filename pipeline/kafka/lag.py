@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 
-def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int | None:
+def consumer_lag(kafka: dict[str, Any], group_id: str, topic: str) -> int | None:
     """Messages on ``topic`` past the group's committed offsets (all of them if none).
 
     ``None`` when Kafka cannot tell yet: on a new broker the group coordinator (and its
     ``__consumer_offsets`` topic) only comes up with the first group, a retriable state.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    consumer = KafkaConsumer(**kafka, group_id=None,
                              enable_auto_commit=False)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**kafka)
     try:
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]

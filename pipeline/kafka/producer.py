@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -23,10 +24,10 @@ class PublishError(RuntimeError):
 
 
 class ArticlePublisher:
-    def __init__(self, bootstrap: str, topic: str, *, delivery_timeout_s: float = 120.0):
+    def __init__(self, kafka: dict[str, Any], topic: str, *, delivery_timeout_s: float = 120.0):
         self.topic = topic
         self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
+            **kafka,
             client_id="newspipe-poller",
             acks="all",
             enable_idempotence=True,

@@ -18,30 +18,49 @@ class TopicSpec:
 
 
 def project_topics(settings: Settings) -> list[TopicSpec]:
-    week_ms = str(7 * 24 * 3600 * 1000)
+    week_ms = 7 * 24 * 3600 * 1000
+    min_insync = str(min(2, settings.topic_replication_factor))
     return [
         TopicSpec(settings.raw_topic, settings.raw_topic_partitions,
-                  {"retention.ms": week_ms, "compression.type": "producer"}),
+                  {"retention.ms": str(week_ms), "compression.type": "producer",
+                   "min.insync.replicas": min_insync}),
         # Dead letters wait for a human: keep them four weeks.
-        TopicSpec(settings.dead_letter_topic, 1, {"retention.ms": str(4 * int(week_ms))}),
+        TopicSpec(settings.dead_letter_topic, 1,
+                  {"retention.ms": str(4 * week_ms), "min.insync.replicas": min_insync}),
+        # Poller state keyed by feed URL: only the latest record per feed matters.
+        TopicSpec(settings.poller_state_topic, settings.raw_topic_partitions,
+                  {"cleanup.policy": "compact", "min.insync.replicas": min_insync}),
     ]
 
 
-def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
-    """Create missing topics; return the names that were created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                             client_id="newspipe-admin")
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    created: bool
+    partitions: int  # actual partitions on the broker
+    wanted_partitions: int
+
+
+def ensure_topics(settings: Settings) -> list[TopicReport]:
+    """Create missing topics (idempotent) and report every project topic as it is now."""
+    admin = KafkaAdminClient(**settings.kafka_client_kwargs(), client_id="newspipe-admin")
     try:
         existing = set(admin.list_topics())
-        missing = [t for t in project_topics(settings) if t.name not in existing]
-        created = []
-        for spec in missing:
+        specs = project_topics(settings)
+        created: set[str] = set()
+        for spec in specs:
+            if spec.name in existing:
+                continue
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, replication_factor,
+                admin.create_topics([NewTopic(spec.name, spec.partitions,
+                                              settings.topic_replication_factor,
                                               topic_configs=spec.config)])
-                created.append(spec.name)
+                created.add(spec.name)
             except TopicAlreadyExistsError:  # another process won the race
                 pass
-        return created
+        described = {t["name"]: len(t["partitions"])
+                     for t in admin.describe_topics([s.name for s in specs])}
+        return [TopicReport(s.name, s.name in created, described.get(s.name, 0), s.partitions)
+                for s in specs]
     finally:
         admin.close()

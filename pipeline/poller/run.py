@@ -16,7 +16,7 @@ from pipeline.settings import Settings
 def poll_feeds(settings: Settings, feeds_file: Path, base_url: str | None = None,
                on_feed: Callable[[FeedOutcome], None] | None = None) -> PollReport:
     feeds = load_feed_list(feeds_file, base_url)
-    publisher = ArticlePublisher(settings.kafka_bootstrap, settings.raw_topic)
+    publisher = ArticlePublisher(settings.kafka_client_kwargs(), settings.raw_topic)
     try:
         with make_client(settings.user_agent, settings.fetch_timeout_s) as client:
             state = PollerState(settings.state_dir / "poller" / "state.json")

@@ -1,0 +1,62 @@
+"""Operator commands against the real local stack: topics, doctor."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource
+
+from pipeline.cli import cli
+from pipeline.kafka.topics import ensure_topics
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_topics_create_is_idempotent_with_compaction(settings: Settings) -> None:
+    own = settings.with_overrides(raw_topic=f"ops-{uuid.uuid4().hex[:6]}.raw",
+                                  poller_state_topic=f"ops-{uuid.uuid4().hex[:6]}.state",
+                                  raw_topic_partitions=4)
+    first = {t.name: t for t in ensure_topics(own)}
+    assert first[own.raw_topic].created and first[own.raw_topic].partitions == 4
+    second = {t.name: t for t in ensure_topics(own)}
+    assert not any(t.created for t in second.values())
+    admin = KafkaAdminClient(**own.kafka_client_kwargs())
+    try:
+        configs = admin.describe_configs([ConfigResource("TOPIC", own.poller_state_topic)])
+        assert "compact" in str(configs)
+    finally:
+        admin.close()
+
+
+def _doctor(env: dict[str, str]) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["doctor"], env=env)
+    return result.exit_code, result.output
+
+
+def test_doctor_on_a_healthy_stack(settings: Settings) -> None:
+    from pipeline.provision import provision
+
+    provision(settings)
+    code, output = _doctor({"NEWSPIPE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                            "NEWSPIPE_ES_URL": settings.es_url,
+                            "NEWSPIPE_RAW_TOPIC": settings.raw_topic,
+                            "NEWSPIPE_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+                            "NEWSPIPE_ES_INDEX": settings.es_index})
+    assert code == 0, output
+    assert "FAIL" not in output and "cluster" in output
+
+
+def test_doctor_explains_a_broken_setup(settings: Settings) -> None:
+    code, output = _doctor({"NEWSPIPE_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+                            "NEWSPIPE_ES_URL": settings.es_url,
+                            "NEWSPIPE_ES_INDEX": f"absent-{uuid.uuid4().hex[:6]}",
+                            "NEWSPIPE_KIBANA_URL": "http://127.0.0.1:2"})
+    assert code == 1
+    assert "FAIL kafka: no broker answers at 127.0.0.1:1" in output
+    assert "pipeline stack up" in output
+    assert "missing" in output and "pipeline setup" in output
+    assert "FAIL kibana" in output
