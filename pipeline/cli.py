@@ -31,15 +31,18 @@ def _settings(ctx: click.Context) -> Settings:
 @click.option("--state-dir", type=click.Path(path_type=Path),
               help="Where the poller state and the local stack keep their files.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object per line, for log shippers.")
 @click.pass_context
 def cli(ctx: click.Context, kafka_bootstrap: str | None, es_url: str | None,
-        es_index: str | None, state_dir: Path | None, verbose: bool) -> None:
+        es_index: str | None, state_dir: Path | None, verbose: bool, log_format: str) -> None:
     """newspipe: RSS/Atom -> Kafka -> Apache Beam enrichment -> Elasticsearch.
 
     Settings come from NEWSPIPE_* environment variables (or .env); these flags override.
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pipeline.observability import configure_logging
+
+    configure_logging(logging.INFO if verbose else logging.WARNING, log_format)
     ctx.obj = {"settings": Settings().with_overrides(
         kafka_bootstrap=kafka_bootstrap, es_url=es_url, es_index=es_index, state_dir=state_dir)}
 
@@ -173,12 +176,25 @@ def doctor_cmd(ctx: click.Context) -> None:
 @click.option("--feeds", "feeds_file", type=click.Path(path_type=Path, exists=True),
               help="Feed list (YAML or OPML). Default: the configured feeds file.")
 @click.option("--base-url", help="Value for {base_url} placeholders in the feed list.")
+@click.option("--every", type=float, default=None,
+              help="Keep polling: seconds between passes (default: poll once and exit).")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics.")
 @click.pass_context
-def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None) -> None:
-    """Poll every feed once and publish new items to the raw topic."""
+def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None,
+             every: float | None, metrics_port: int | None) -> None:
+    """Poll every feed and publish new items to the raw topic (once, or --every N s)."""
+    import time
+
+    from pipeline.observability import serve_metrics
+
     settings = _settings(ctx)
-    report = run_poll(settings, feeds_file or settings.feeds_file, base_url)
-    sys.exit(0 if report.outcomes and len(report.failed) < len(report.outcomes) else 1)
+    serve_metrics(metrics_port)
+    while True:
+        started = time.monotonic()
+        report = run_poll(settings, feeds_file or settings.feeds_file, base_url)
+        if every is None:
+            sys.exit(0 if report.outcomes and len(report.failed) < len(report.outcomes) else 1)
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 
 def run_poll(settings: Settings, feeds_file: Path, base_url: str | None) -> Any:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -24,18 +25,19 @@ from pipeline.settings import Settings
 DEFAULT_RUNNER = "FlinkRunner"
 
 
-def job_command(settings: Settings, runner: str) -> list[str]:
+def job_command(settings: Settings, runner: str, extra: Sequence[str] = ()) -> list[str]:
     return [sys.executable, "-m", "pipeline", "job", "run",
             f"--kafka-bootstrap={settings.kafka_bootstrap}", f"--topic={settings.raw_topic}",
             f"--dead-letter-topic={settings.dead_letter_topic}",
             f"--consumer-group={settings.consumer_group}", f"--es-url={settings.es_url}",
-            f"--es-index={settings.es_index}", f"--runner={runner}"]
+            f"--es-index={settings.es_index}", f"--runner={runner}", *extra]
 
 
-def start_job(settings: Settings, runner: str, log_path: Path) -> subprocess.Popen[bytes]:
+def start_job(settings: Settings, runner: str, log_path: Path,
+              extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 (owned by the child)
-    return subprocess.Popen(job_command(settings, runner), stdout=log_file,
+    return subprocess.Popen(job_command(settings, runner, extra), stdout=log_file,
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=_die_with_parent)
 

@@ -27,6 +27,7 @@ from pipeline.beam.transforms import (
     PublishDeadLetters,
     WriteToElasticsearch,
 )
+from pipeline.observability import serve_metrics
 from pipeline.provision import provision
 from pipeline.settings import Settings, get_settings
 from pipeline.stack import config_from_settings as stack_config
@@ -82,6 +83,8 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> tuple[argparse
                              "kafka-python: a Python reader for the Python direct runner "
                              "(development only, see README)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus metrics (incl. consumer lag) on this port")
     parser.add_argument("--es-outage-timeout", type=float, default=3600.0,
                         help="seconds to wait out an unreachable Elasticsearch per batch")
     return parser.parse_known_args(argv)
@@ -117,6 +120,28 @@ def build(pipeline: beam.Pipeline, settings: Settings, args: argparse.Namespace)
         settings, batch_size=args.batch_size, outage_timeout_s=args.es_outage_timeout)
 
 
+def watch_consumer_lag(settings: Settings, every_s: float = 15.0) -> None:
+    """Keep the consumer-lag gauge current from a daemon thread."""
+    import threading
+    import time
+
+    from pipeline.kafka.lag import consumer_lag
+    from pipeline.observability import CONSUMER_LAG
+
+    def loop() -> None:
+        while True:
+            try:
+                lag = consumer_lag(settings.kafka_client_kwargs(), settings.consumer_group,
+                                   settings.raw_topic)
+                if lag is not None:
+                    CONSUMER_LAG.set(lag)
+            except Exception:  # a metrics probe must never take the job down
+                log.warning("consumer lag probe failed", exc_info=True)
+            time.sleep(every_s)
+
+    threading.Thread(target=loop, name="consumer-lag", daemon=True).start()
+
+
 def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     args, beam_args = parse_args(argv, settings)
@@ -125,6 +150,9 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
         dead_letter_topic=args.dead_letter_topic, consumer_group=args.consumer_group,
         es_url=args.es_url, es_index=args.es_index,
     )
+    if args.metrics_port:
+        serve_metrics(args.metrics_port)
+        watch_consumer_lag(settings)
     # Topics and the index template must exist before KafkaIO lists partitions and the
     # first bulk write creates the index; provisioning is idempotent.
     provision(settings)

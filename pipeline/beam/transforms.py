@@ -19,6 +19,13 @@ from pipeline.beam.messages import KafkaMessage
 from pipeline.kafka.dead_letter import DeadLetter
 from pipeline.models import Article, ArticleDecodeError
 from pipeline.models.document import build_document
+from pipeline.observability import (
+    DEAD_LETTERS,
+    DECODED,
+    END_TO_END_SECONDS,
+    ENRICHED,
+    INDEXED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,7 @@ class DecodeArticle(beam.DoFn):
             yield TaggedOutput(DEAD, _dead_letter(message, "decode", exc))
             return
         self.decoded.inc()
+        DECODED.inc()
         yield message, article
 
 
@@ -76,6 +84,7 @@ class EnrichArticles(beam.DoFn):
         now = datetime.now(UTC)
         for (message, article), enrichment in zip(batch, results, strict=True):
             self.enriched.inc()
+            ENRICHED.inc()
             yield message, build_document(article, enrichment.to_dict(), now)
 
     def _one_by_one(self, batch: list[tuple[KafkaMessage, Article]]) -> Iterator[Any]:
@@ -88,6 +97,7 @@ class EnrichArticles(beam.DoFn):
                 yield TaggedOutput(DEAD, _dead_letter(message, "enrich", exc))
                 continue
             self.enriched.inc()
+            ENRICHED.inc()
             yield message, build_document(article, enrichment.to_dict(), datetime.now(UTC))
 
 
@@ -115,13 +125,16 @@ class WriteToElasticsearch(beam.DoFn):
                                        outage_timeout_s=self.outage_timeout_s)
 
     def process(self, batch: list[tuple[KafkaMessage, dict[str, Any]]]) -> Iterator[Any]:
-        now = datetime.now(UTC).isoformat()
-        documents = [{**doc, "indexed_at": now} for _, doc in batch]
+        now = datetime.now(UTC)
+        documents = [{**doc, "indexed_at": now.isoformat()} for _, doc in batch]
         rejections = {r.doc_id: r for r in self._sink.write(documents)}
         for message, doc in batch:
             rejection = rejections.get(doc["id"])
             if rejection is None:
                 self.indexed.inc()
+                INDEXED.inc()
+                fetched = datetime.fromisoformat(doc["fetched_at"])
+                END_TO_END_SECONDS.observe((now - fetched).total_seconds())
                 yield doc["id"]
             else:
                 self.rejected.inc()
@@ -150,7 +163,9 @@ class PublishDeadLetters(beam.DoFn):
                                        enable_idempotence=True, client_id="newspipe-dlq")
 
     def process(self, letter: DeadLetter) -> Iterable[None]:
-        log.warning("dead letter (%s): %s", letter.stage, letter.reason)
+        log.warning("dead letter (%s): %s", letter.stage, letter.reason,
+                    extra={"article_key": letter.key, "stage": letter.stage})
+        DEAD_LETTERS.labels(letter.stage).inc()
         key = letter.key.encode("utf-8") if letter.key is not None else None
         self._producer.send(self.topic, key=key, value=letter.to_json_bytes())
         self.published.inc()

@@ -15,6 +15,13 @@ from datetime import UTC, datetime
 import httpx
 
 from pipeline.kafka.producer import ArticlePublisher, PublishError
+from pipeline.observability import (
+    FEED_ERRORS,
+    ITEMS_PRODUCED,
+    POLL_SECONDS,
+    POLLS,
+    reason_class,
+)
 from pipeline.poller.feeds import FeedSource
 from pipeline.poller.fetch import FetchError, fetch_feed
 from pipeline.poller.parse import FeedParseError, parse_feed
@@ -71,6 +78,15 @@ class Poller:
         return report
 
     def poll_feed(self, feed: FeedSource) -> FeedOutcome:
+        with POLL_SECONDS.time():
+            outcome = self._poll_feed(feed)
+        POLLS.labels(outcome.status).inc()
+        ITEMS_PRODUCED.inc(outcome.new_articles)
+        if outcome.error:
+            FEED_ERRORS.labels(reason_class(outcome.error)).inc()
+        return outcome
+
+    def _poll_feed(self, feed: FeedSource) -> FeedOutcome:
         feed_state = self.state.feed(feed.url)
         try:
             fetched = fetch_feed(self.client, feed.url, feed_state.validators,
@@ -81,7 +97,8 @@ class Poller:
                                 fetched.content_type)
         except (FetchError, FeedParseError) as exc:
             reason = exc.reason if isinstance(exc, FetchError) else str(exc)
-            log.warning("feed failed: %s: %s", feed.url, reason)
+            log.warning("feed failed: %s: %s", feed.url, reason,
+                        extra={"feed_url": feed.url, "reason": reason})
             return FeedOutcome(feed.url, "error", error=reason)
 
         already = set(feed_state.seen_ids)

@@ -26,6 +26,7 @@ from pipeline.settings import Settings
 pytestmark = pytest.mark.integration
 
 PUTIN_URL = "https://world.example.org/2024/06/19/putin-north-korea-visit"
+METRICS_PORT = 19464
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,8 @@ def first_poll(settings: Settings) -> PollReport:
 @pytest.fixture(scope="module")
 def job(settings: Settings, first_poll: PollReport, es: Elasticsearch
         ) -> Iterator[subprocess.Popen[bytes]]:
-    process = start_job(settings, DEFAULT_RUNNER, settings.state_dir / "job.log")
+    process = start_job(settings, DEFAULT_RUNNER, settings.state_dir / "job.log",
+                        [f"--metrics-port={METRICS_PORT}"])
     try:
         wait_until_indexed(settings, es, first_poll.sent_ids, process, 300, Console())
         yield process
@@ -113,7 +115,7 @@ def test_second_poll_adds_no_documents(
 
 
 def _dead_letters_for(settings: Settings, key: bytes) -> list[DeadLetter]:
-    return [d for d in read_dead_letters(settings.kafka_bootstrap, settings.dead_letter_topic,
+    return [d for d in read_dead_letters(settings.kafka_client_kwargs(), settings.dead_letter_topic,
                                          idle_timeout_s=1) if d.key == key.decode()]
 
 
@@ -145,9 +147,10 @@ def test_malformed_message_goes_to_dead_letters_and_replays(
 
     # Replay puts the originals back on the raw topic; still broken, they come back as
     # dead letters again (nothing is lost either way), and a second replay is a no-op.
-    assert replay(settings.kafka_bootstrap, settings.dead_letter_topic, settings.raw_topic) == 2
+    assert replay(settings.kafka_client_kwargs(), settings.dead_letter_topic,
+                  settings.raw_topic) == 2
     _wait_for(lambda: len(_dead_letters_for(settings, b"broken-1")) == 2)
-    assert replay(settings.kafka_bootstrap, settings.dead_letter_topic, settings.raw_topic,
+    assert replay(settings.kafka_client_kwargs(), settings.dead_letter_topic, settings.raw_topic,
                   select=lambda d: d.key == "broken-1") == 1
 
 
@@ -163,3 +166,24 @@ def test_raw_messages_are_versioned_json(settings: Settings, first_poll: PollRep
         body = json.loads(message.value)
         assert body["schema_version"] == 1
         assert message.key.decode() == body["id"] == article_id(body["url"])
+
+
+def _metric(text: str, name: str) -> float:
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith(name + " ") or line.startswith(name + "{")]
+    assert values, f"{name} not exported"
+    return sum(values)
+
+
+def test_job_exports_prometheus_metrics(job: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    def scrape() -> str:
+        return httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
+
+    text = scrape()
+    assert _metric(text, "newspipe_documents_indexed_total") >= 6
+    assert _metric(text, "newspipe_articles_enriched_total") >= 6
+    assert _metric(text, "newspipe_end_to_end_latency_seconds_count") >= 6
+    # The lag gauge is refreshed every 15 s by a background probe.
+    _wait_for(lambda: "newspipe_consumer_lag " in scrape(), timeout_s=40)

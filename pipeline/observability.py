@@ -1,0 +1,78 @@
+"""Prometheus metrics and structured logs, shared by the poller and the job.
+
+Metrics live in the process that does the work: the poller, and for the Beam job the
+process running its Python DoFns (with the local Flink runner in LOOPBACK mode, that is
+``pipeline job run`` itself). ``serve_metrics(port)`` exposes them for scraping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+POLLS = Counter("newspipe_polls_total", "Feed polls by outcome", ["status"])
+FEED_ERRORS = Counter("newspipe_feed_errors_total", "Failed polls by reason class", ["reason"])
+ITEMS_PRODUCED = Counter("newspipe_items_produced_total", "Articles published to Kafka")
+POLL_SECONDS = Histogram("newspipe_poll_duration_seconds", "Time to poll one feed")
+
+DECODED = Counter("newspipe_articles_decoded_total", "Raw messages decoded into Articles")
+ENRICHED = Counter("newspipe_articles_enriched_total", "Articles enriched")
+INDEXED = Counter("newspipe_documents_indexed_total", "Documents accepted by Elasticsearch")
+DEAD_LETTERS = Counter("newspipe_dead_letters_total", "Messages sent to the dead-letter topic",
+                       ["stage"])
+CONSUMER_LAG = Gauge("newspipe_consumer_lag", "Raw-topic messages not yet committed by the job")
+END_TO_END_SECONDS = Histogram(
+    "newspipe_end_to_end_latency_seconds", "From fetch by the poller to accepted by ES",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600))
+
+
+def serve_metrics(port: int | None) -> None:
+    if port:
+        start_http_server(port)
+
+
+def reason_class(reason: str) -> str:
+    """A low-cardinality label for an error reason ("HTTP 404 Not Found" -> "http_404")."""
+    lowered = reason.lower()
+    if lowered.startswith("http "):
+        return "http_" + lowered.split()[1]
+    for needle, label in (("timed out", "timeout"), ("too large", "too_large"),
+                          ("network", "network"), ("not a parsable", "parse"),
+                          ("not an rss", "not_a_feed"), ("kafka", "kafka"),
+                          ("invalid url", "invalid_url"), ("scheme", "invalid_url")):
+        if needle in lowered:
+            return label
+    return "other"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``extra={"article_id": ..., "feed_url": ...}`` is kept."""
+
+    _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: int, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
