@@ -179,9 +179,11 @@ def doctor_cmd(ctx: click.Context) -> None:
 @click.option("--every", type=float, default=None,
               help="Keep polling: seconds between passes (default: poll once and exit).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics.")
+@click.option("--shard", "shard_spec", metavar="K/N",
+              help="Run as poller K of N: poll only the feeds whose URL hashes to K.")
 @click.pass_context
 def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None,
-             every: float | None, metrics_port: int | None) -> None:
+             every: float | None, metrics_port: int | None, shard_spec: str | None) -> None:
     """Poll every feed and publish new items to the raw topic (once, or --every N s)."""
     import time
 
@@ -191,13 +193,14 @@ def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None,
     serve_metrics(metrics_port)
     while True:
         started = time.monotonic()
-        report = run_poll(settings, feeds_file or settings.feeds_file, base_url)
+        report = run_poll(settings, feeds_file or settings.feeds_file, base_url, shard_spec)
         if every is None:
             sys.exit(0 if report.outcomes and len(report.failed) < len(report.outcomes) else 1)
         time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 
-def run_poll(settings: Settings, feeds_file: Path, base_url: str | None) -> Any:
+def run_poll(settings: Settings, feeds_file: Path, base_url: str | None,
+             shard_spec: str | None = None) -> Any:
     from pipeline.poller.poller import FeedOutcome
     from pipeline.poller.run import poll_feeds
 
@@ -207,7 +210,7 @@ def run_poll(settings: Settings, feeds_file: Path, base_url: str | None) -> Any:
         console.print(f"  [{colour}]{outcome.status:>12}[/] {outcome.url}  {detail}")
 
     console.print(f"polling feeds from {feeds_file}")
-    report = poll_feeds(settings, feeds_file, base_url, on_feed=show)
+    report = poll_feeds(settings, feeds_file, base_url, on_feed=show, shard_spec=shard_spec)
     console.print(f"feeds polled: {len(report.outcomes)}, failed: {len(report.failed)}, "
                   f"articles sent: {report.articles_sent}")
     return report
@@ -343,6 +346,93 @@ def print_hits(total: int, hits: list[Any]) -> None:
                       ", ".join(hit.topics[:3]))
     console.print(table)
     console.print(f"{total} matching articles")
+
+
+# --- Kibana --------------------------------------------------------------------------
+
+@cli.group()
+def kibana() -> None:
+    """The Kibana pack (deploy/kibana/newspipe.ndjson): validate it, import it."""
+
+
+_PACK_OPTION = click.option(
+    "--pack", "pack_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None, help="Saved-objects NDJSON file. Default: deploy/kibana/newspipe.ndjson.")
+
+
+def _checked_pack(pack_path: Path | None, templates_dir: Path | None = None) -> Path:
+    """Load and validate the pack against the index templates; exit 1 listing problems."""
+    from pipeline.kibana import (
+        PACK_PATH,
+        TEMPLATES_DIR,
+        PackError,
+        load_pack,
+        load_templates,
+        validate_pack,
+    )
+
+    path = pack_path or PACK_PATH
+    try:
+        objects = load_pack(path)
+    except (OSError, PackError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    problems = validate_pack(objects, load_templates(templates_dir or TEMPLATES_DIR))
+    if problems:
+        for problem in problems:
+            click.echo(f"  x {problem}", err=True)
+        plural = "" if len(problems) == 1 else "s"
+        raise click.ClickException(f"{path}: {len(problems)} problem{plural} in "
+                                   f"{len(objects)} saved objects")
+    return path
+
+
+@kibana.command("validate")
+@_PACK_OPTION
+@click.option("--templates", "templates_dir",
+              type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Directory of *-index-template.json files. Default: deploy/elasticsearch.")
+def kibana_validate(pack_path: Path | None, templates_dir: Path | None) -> None:
+    """Check the pack without Kibana: references, nested JSON, fields against the index
+    templates (aggregatable, date histograms on dates), panels and Lens columns."""
+    path = _checked_pack(pack_path, templates_dir)
+    console.print(f"{path}: valid")
+
+
+@kibana.command("import")
+@click.option("--url", required=True, envvar="NEWSPIPE_KIBANA_URL",
+              help="Kibana base URL, e.g. http://kibana:5601 (env NEWSPIPE_KIBANA_URL).")
+@click.option("--api-key", envvar="NEWSPIPE_KIBANA_API_KEY",
+              help="Encoded API key, sent as 'Authorization: ApiKey ...' "
+                   "(env NEWSPIPE_KIBANA_API_KEY).")
+@click.option("--username", help="Basic-auth user, when no API key is given.")
+@click.option("--password", envvar="NEWSPIPE_KIBANA_PASSWORD",
+              help="Basic-auth password (env NEWSPIPE_KIBANA_PASSWORD).")
+@click.option("--space", help="Kibana space id. Default: the default space.")
+@click.option("--ca-certs", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="CA bundle that signed Kibana's TLS certificate.")
+@click.option("--insecure", is_flag=True, help="Do not verify Kibana's TLS certificate.")
+@click.option("--no-overwrite", is_flag=True,
+              help="Leave objects that already exist alone (default: overwrite them).")
+@click.option("--skip-validation", is_flag=True, help="Import without validating first.")
+@_PACK_OPTION
+def kibana_import(url: str, api_key: str | None, username: str | None, password: str | None,
+                  space: str | None, ca_certs: Path | None, insecure: bool,
+                  no_overwrite: bool, skip_validation: bool, pack_path: Path | None) -> None:
+    """Validate the pack, then import it with POST /api/saved_objects/_import."""
+    from pipeline.kibana import PACK_PATH, KibanaImportError, import_pack
+
+    if username and password is None:
+        raise click.UsageError("--username needs --password (or NEWSPIPE_KIBANA_PASSWORD)")
+    path = (pack_path or PACK_PATH) if skip_validation else _checked_pack(pack_path)
+    verify: bool | Path = False if insecure else (ca_certs or True)
+    try:
+        result = import_pack(url, path, api_key=api_key, username=username,
+                             password=password, space=space, overwrite=not no_overwrite,
+                             verify=verify)
+    except KibanaImportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"imported {result.get('successCount', 0)} saved objects into {url}"
+                  + (f" (space {space})" if space else ""))
 
 
 # --- the demo ------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def job_command(settings: Settings, runner: str, extra: Sequence[str] = ()) -> l
             f"--kafka-bootstrap={settings.kafka_bootstrap}", f"--topic={settings.raw_topic}",
             f"--dead-letter-topic={settings.dead_letter_topic}",
             f"--consumer-group={settings.consumer_group}", f"--es-url={settings.es_url}",
-            f"--es-index={settings.es_index}", f"--runner={runner}", *extra]
+            f"--es-index={settings.es_index}",
+            f"--dead-letter-index={settings.dead_letter_index}", f"--runner={runner}", *extra]
 
 
 def start_job(settings: Settings, runner: str, log_path: Path,
@@ -63,7 +64,7 @@ def stop_job(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
 
 
 def count_indexed(client: Elasticsearch, index: str, ids: list[str]) -> int:
-    if not ids:
+    if not ids or not client.indices.exists(index=index):  # the job creates it on start
         return 0
     client.indices.refresh(index=index)
     return int(client.count(index=index, query={"ids": {"values": ids}})["count"])

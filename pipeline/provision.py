@@ -6,7 +6,11 @@ from elasticsearch import Elasticsearch
 
 from pipeline.kafka.topics import ensure_topics
 from pipeline.settings import Settings
-from pipeline.sinks.elasticsearch import ensure_index
+from pipeline.sinks.elasticsearch import (
+    DEAD_LETTER_TEMPLATE_NAME,
+    DEAD_LETTER_TEMPLATE_PATH,
+    ensure_index,
+)
 
 
 def provision(settings: Settings) -> list[str]:
@@ -14,4 +18,6 @@ def provision(settings: Settings) -> list[str]:
     created = [t.name for t in ensure_topics(settings) if t.created]
     with Elasticsearch(**settings.es_client_kwargs()) as client:
         ensure_index(client, settings.es_index)
+        ensure_index(client, settings.dead_letter_index, DEAD_LETTER_TEMPLATE_PATH,
+                     DEAD_LETTER_TEMPLATE_NAME)
     return created

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # Elasticsearch
     es_url: str = "http://127.0.0.1:9200"
     es_index: str = "news-articles"
+    # Dead letters are also indexed here (best effort) for the operators' dashboard; the
+    # Kafka dead-letter topic stays the durable record.
+    dead_letter_index: str = "news-dead-letters"
     es_api_key: SecretStr | None = None
     es_username: str | None = None
     es_password: SecretStr | None = None

@@ -63,8 +63,9 @@ class EnrichAndIndex(beam.PTransform):
                    )).with_outputs(DEAD, main="ok"))
         _ = ((decoded[DEAD], enriched[DEAD], indexed[DEAD])
              | "AllDeadLetters" >> beam.Flatten()
-             | "PublishDeadLetters" >> beam.ParDo(PublishDeadLetters(s.kafka_client_kwargs(),
-                                                                     s.dead_letter_topic)))
+             | "PublishDeadLetters" >> beam.ParDo(PublishDeadLetters(
+                 s.kafka_client_kwargs(), s.dead_letter_topic, s.es_client_kwargs(),
+                 s.dead_letter_index)))
         return indexed.ok
 
 
@@ -78,6 +79,7 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> tuple[argparse
     parser.add_argument("--consumer-group", default=settings.consumer_group)
     parser.add_argument("--es-url", default=settings.es_url)
     parser.add_argument("--es-index", default=settings.es_index)
+    parser.add_argument("--dead-letter-index", default=settings.dead_letter_index)
     parser.add_argument("--source", choices=["kafka", "kafka-python"], default="kafka",
                         help="kafka: Beam's ReadFromKafka (Java, runs on Flink); "
                              "kafka-python: a Python reader for the Python direct runner "
@@ -148,7 +150,7 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
     settings = settings.with_overrides(
         kafka_bootstrap=args.kafka_bootstrap, raw_topic=args.topic,
         dead_letter_topic=args.dead_letter_topic, consumer_group=args.consumer_group,
-        es_url=args.es_url, es_index=args.es_index,
+        es_url=args.es_url, es_index=args.es_index, dead_letter_index=args.dead_letter_index,
     )
     if args.metrics_port:
         serve_metrics(args.metrics_port)

@@ -149,18 +149,28 @@ class WriteToElasticsearch(beam.DoFn):
 
 
 class PublishDeadLetters(beam.DoFn):
-    """Dead letters -> the dead-letter topic (acked before the bundle may finish)."""
+    """Dead letters -> the dead-letter topic (acked before the bundle may finish), and a
+    best-effort copy in Elasticsearch for the operators' dashboard."""
 
-    def __init__(self, kafka: dict[str, Any], topic: str):
+    def __init__(self, kafka: dict[str, Any], topic: str, es_kwargs: dict[str, Any],
+                 es_index: str):
         self.kafka = kafka
         self.topic = topic
+        self.es_kwargs = es_kwargs
+        self.es_index = es_index
         self.published = Metrics.counter(NAMESPACE, "dead_letters")
 
     def setup(self) -> None:
+        from elasticsearch import Elasticsearch
         from kafka import KafkaProducer
 
         self._producer = KafkaProducer(**self.kafka, acks="all",
                                        enable_idempotence=True, client_id="newspipe-dlq")
+        self._es = Elasticsearch(**self.es_kwargs)
+        self._pending: list[DeadLetter] = []
+
+    def start_bundle(self) -> None:
+        self._pending = []
 
     def process(self, letter: DeadLetter) -> Iterable[None]:
         log.warning("dead letter (%s): %s", letter.stage, letter.reason,
@@ -168,6 +178,7 @@ class PublishDeadLetters(beam.DoFn):
         DEAD_LETTERS.labels(letter.stage).inc()
         key = letter.key.encode("utf-8") if letter.key is not None else None
         self._producer.send(self.topic, key=key, value=letter.to_json_bytes())
+        self._pending.append(letter)
         self.published.inc()
         return ()
 
@@ -175,8 +186,28 @@ class PublishDeadLetters(beam.DoFn):
         # Flushing here ties the bundle's success (and so the source's offset commit)
         # to Kafka having the dead letters: a failing message is never just forgotten.
         self._producer.flush()
+        if self._pending:
+            self._index_copies(self._pending)
+
+    def _index_copies(self, letters: list[DeadLetter]) -> None:
+        from dataclasses import asdict
+
+        from elasticsearch import helpers
+
+        actions = [{"_index": self.es_index, "_source": asdict(letter),
+                    # One document per failure of one message: replays add new ones.
+                    "_id": f"{letter.source_topic}/{letter.source_partition}/"
+                           f"{letter.source_offset}/{letter.stage}"} for letter in letters]
+        try:
+            helpers.bulk(self._es, actions, raise_on_error=False, max_retries=2)
+        except Exception:  # the topic has them; the dashboard copy must not fail the job
+            log.warning("could not index %d dead letters for the dashboard", len(actions),
+                        exc_info=True)
 
     def teardown(self) -> None:
         producer = getattr(self, "_producer", None)
         if producer is not None:
             producer.close()
+        es = getattr(self, "_es", None)
+        if es is not None:
+            es.close()

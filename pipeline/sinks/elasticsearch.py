@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_PATH = DEPLOY_DIR / "elasticsearch" / "articles-index-template.json"
 TEMPLATE_NAME = "newspipe-articles"
+DEAD_LETTER_TEMPLATE_PATH = DEPLOY_DIR / "elasticsearch" / "dead-letters-index-template.json"
+DEAD_LETTER_TEMPLATE_NAME = "newspipe-dead-letters"
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -44,7 +46,8 @@ class OutageTimeout(RuntimeError):
     """Elasticsearch stayed unreachable longer than the configured outage timeout."""
 
 
-def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLATE_PATH) -> None:
+def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLATE_PATH,
+                 template_name: str = TEMPLATE_NAME) -> None:
     """Install the index template and create ``index`` if it does not exist yet."""
     template = json.loads(template_path.read_text(encoding="utf-8"))
     template["index_patterns"] = [f"{index}*"]
@@ -52,7 +55,9 @@ def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLA
         log.warning("this Elasticsearch has no analysis-common module (e.g. the local "
                     "integ-test node): text fields use the standard analyzer, no stemming")
         template = without_language_analysis(template)
-    client.indices.put_index_template(name=TEMPLATE_NAME, **template)
+    # One template per index name: a second deployment (or a test run) on the same
+    # cluster with other index names must not re-point this one's template.
+    client.indices.put_index_template(name=f"{template_name}.{index}", **template)
     if not client.indices.exists(index=index):
         try:
             client.indices.create(index=index)

@@ -38,6 +38,7 @@ def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.Tem
         dead_letter_topic=f"test-{run}.articles.dlq",
         consumer_group=f"test-{run}-enrich",
         es_index=f"test-{run}-articles",
+        dead_letter_index=f"test-{run}-dead-letters",
         state_dir=state_dir,
     )
 
@@ -47,4 +48,5 @@ def es(settings: Settings) -> Iterator[Elasticsearch]:
     client = Elasticsearch(**settings.es_client_kwargs())
     yield client
     client.indices.delete(index=settings.es_index, ignore_unavailable=True)
+    client.indices.delete(index=settings.dead_letter_index, ignore_unavailable=True)
     client.close()

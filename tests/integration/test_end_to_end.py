@@ -144,6 +144,10 @@ def test_malformed_message_goes_to_dead_letters_and_replays(
     [binary] = _wait_for(lambda: _dead_letters_for(settings, b"broken-2"))
     assert binary.payload_encoding == "base64"
     assert binary.original_payload() == b"\xff\xfe binary junk"
+    # A copy of each is searchable for the operators' dashboard.
+    es.indices.refresh(index=settings.dead_letter_index)
+    copies = es.search(index=settings.dead_letter_index, query={"term": {"key": "broken-1"}})
+    assert copies["hits"]["hits"][0]["_source"]["stage"] == "decode"
 
     # Replay puts the originals back on the raw topic; still broken, they come back as
     # dead letters again (nothing is lost either way), and a second replay is a no-op.
