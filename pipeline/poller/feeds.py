@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,24 @@ def load_feed_list(path: Path, base_url: str | None = None) -> list[FeedSource]:
     if unresolved:
         raise FeedListError(f"{path}: {{base_url}} placeholder needs a base URL: {unresolved[0]}")
     return _unique_by_url(feeds)
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"2/3"`` -> (2, 3): this poller is shard 2 of 3 (1-based)."""
+    try:
+        index, count = (int(part) for part in spec.split("/"))
+    except ValueError as exc:
+        raise FeedListError(f"shard must look like K/N, e.g. 1/2: {spec!r}") from exc
+    if not 1 <= index <= count:
+        raise FeedListError(f"shard {spec!r}: K must be between 1 and N")
+    return index, count
+
+
+def shard(feeds: list[FeedSource], index: int, count: int) -> list[FeedSource]:
+    """The feeds poller ``index`` of ``count`` owns: a stable hash of the URL, so every
+    poller computes the same split without talking to the others."""
+    return [f for f in feeds
+            if int(hashlib.sha1(f.url.encode()).hexdigest(), 16) % count == index - 1]
 
 
 def _parse_yaml(text: str, path: Path) -> Iterable[FeedSource]:

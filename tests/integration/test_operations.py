@@ -60,3 +60,22 @@ def test_doctor_explains_a_broken_setup(settings: Settings) -> None:
     assert "pipeline stack up" in output
     assert "missing" in output and "pipeline setup" in output
     assert "FAIL kibana" in output
+
+
+def test_two_pollers_split_the_feeds(settings: Settings, tmp_path_factory: pytest.TempPathFactory
+                                     ) -> None:
+    from pipeline.poller.run import poll_feeds
+    from pipeline.poller.sample_server import SAMPLE_FEED_LIST, SampleFeedServer
+
+    own = settings.with_overrides(raw_topic=f"split-{uuid.uuid4().hex[:6]}.raw")
+    ensure_topics(own)
+    reports = []
+    with SampleFeedServer() as server:
+        for index in (1, 2):  # two pollers, each with its own state, as two processes have
+            poller = own.with_overrides(state_dir=tmp_path_factory.mktemp(f"poller{index}"))
+            reports.append(poll_feeds(poller, SAMPLE_FEED_LIST, server.base_url,
+                                      shard_spec=f"{index}/2"))
+    polled = [[o.url for o in r.outcomes] for r in reports]
+    assert not set(polled[0]) & set(polled[1])
+    assert len(polled[0]) + len(polled[1]) == 3
+    assert all(o.status == "ok" for r in reports for o in r.outcomes)

@@ -95,3 +95,18 @@ def test_items_without_link_are_skipped_with_reason() -> None:
     parsed = parse_feed(body, "u", NOW)
     assert [a.title for a in parsed.articles] == ["ok"]
     assert parsed.skipped == ["item #1: no link"]
+
+
+def test_shards_split_the_feed_list_exactly() -> None:
+    from pipeline.poller.feeds import FeedSource, parse_shard, shard
+
+    feeds = [FeedSource(f"https://news{i}.example/rss") for i in range(200)]
+    first, second = shard(feeds, 1, 2), shard(feeds, 2, 2)
+    assert not {f.url for f in first} & {f.url for f in second}
+    assert len(first) + len(second) == 200
+    assert 60 < len(first) < 140  # roughly balanced
+    assert shard(feeds, *parse_shard("1/2")) == first  # stable across processes
+    with pytest.raises(FeedListError, match="K/N"):
+        parse_shard("half")
+    with pytest.raises(FeedListError, match="between 1 and N"):
+        parse_shard("3/2")
