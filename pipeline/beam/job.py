@@ -92,9 +92,19 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> tuple[argparse
     return parser.parse_known_args(argv)
 
 
+def runner_of(beam_args: list[str]) -> str:
+    for arg in beam_args:
+        if arg.startswith("--runner="):
+            return arg.split("=", 1)[1]
+    return "FlinkRunner"
+
+
 def flink_local_defaults(settings: Settings, beam_args: list[str]) -> list[str]:
-    """Default to an embedded Flink (``[local]``) using the pre-fetched job server jar; any
-    option the caller gave wins, so the same job runs on a Flink cluster or on Dataflow."""
+    """On Flink, default to an embedded cluster (``[local]``) using the pre-fetched job
+    server jar; any option the caller gave wins, so the same job runs on a Flink cluster.
+    Other runners (Dataflow) get the arguments untouched."""
+    if runner_of(beam_args) != "FlinkRunner":
+        return beam_args
     given = {arg.split("=", 1)[0] for arg in beam_args}
     defaults = {
         "--runner": "FlinkRunner",
@@ -110,11 +120,15 @@ def flink_local_defaults(settings: Settings, beam_args: list[str]) -> list[str]:
     return beam_args + [f"{k}={v}" for k, v in defaults.items() if k not in given]
 
 
-def build(pipeline: beam.Pipeline, settings: Settings, args: argparse.Namespace) -> None:
+def build(pipeline: beam.Pipeline, settings: Settings, args: argparse.Namespace,
+          runner: str = "FlinkRunner") -> None:
     if args.source == "kafka":
+        # Our assembled expansion service makes KafkaIO run natively inside Flink; other
+        # runners (Dataflow) use Beam's default expansion service, fetched by Beam itself.
+        jar = beam_expansion_service_jar(stack_config(settings)) if runner == "FlinkRunner" \
+            else None
         messages = pipeline | "ReadRaw" >> ReadFromKafkaJava(
-            settings.kafka_java_properties(), settings.raw_topic, settings.consumer_group,
-            beam_expansion_service_jar(stack_config(settings)))
+            settings.kafka_java_properties(), settings.raw_topic, settings.consumer_group, jar)
     else:
         messages = pipeline | "ReadRaw" >> ReadFromKafkaPython(
             settings.kafka_client_kwargs(), settings.raw_topic, settings.consumer_group)
@@ -163,4 +177,4 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
     options = PipelineOptions(beam_args)
     options.view_as(StandardOptions).streaming = True
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, settings, args)
+        build(pipeline, settings, args, runner_of(beam_args))

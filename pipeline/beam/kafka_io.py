@@ -34,7 +34,7 @@ def row_to_message(row: Any) -> KafkaMessage:
 
 class ReadFromKafkaJava(beam.PTransform):
     def __init__(self, consumer_properties: dict[str, str], topic: str, group_id: str,
-                 expansion_jar: Path):
+                 expansion_jar: Path | None):
         super().__init__()
         self.consumer_properties = consumer_properties
         self.topic = topic
@@ -52,7 +52,8 @@ class ReadFromKafkaJava(beam.PTransform):
                 topics=[self.topic],
                 commit_offset_in_finalize=True,
                 with_metadata=True,
-                expansion_service=expansion_service(self.expansion_jar),
+                **({"expansion_service": expansion_service(self.expansion_jar)}
+                   if self.expansion_jar else {}),
             )
             | "ToKafkaMessage" >> beam.Map(row_to_message)
         )

@@ -83,3 +83,17 @@ def test_es_auth_options() -> None:
 def test_invalid_values_are_rejected_clearly() -> None:
     with pytest.raises(ValueError, match="kafka_security_protocol"):
         Settings(kafka_security_protocol="TLS")  # type: ignore[arg-type]
+
+
+def test_flink_defaults_apply_to_flink_only() -> None:
+    from pipeline.beam.job import flink_local_defaults
+
+    settings = Settings()
+    local = flink_local_defaults(settings, [])
+    assert "--runner=FlinkRunner" in local and "--flink_master=[local]" in local
+    remote = flink_local_defaults(settings, ["--flink_master=jobmanager:8081",
+                                             "--environment_type=EXTERNAL"])
+    assert "--flink_master=jobmanager:8081" in remote and "--flink_master=[local]" not in remote
+    assert "--environment_type=LOOPBACK" not in remote
+    dataflow = ["--runner=DataflowRunner", "--project=p"]
+    assert flink_local_defaults(settings, dataflow) == dataflow
