@@ -342,15 +342,18 @@ def _containers(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
 @cache
 def flink_deployment_crd() -> dict[str, Any]:
     """The FlinkDeployment CRD as the operator's API jar on Maven Central ships it."""
-    group, artifact, version = FLINK_OPERATOR_API.split(":")
-    jar = (Path.home() / ".m2" / "repository" / group.replace(".", "/") / artifact / version
-           / f"{artifact}-{version}.jar")
+    _group, artifact, version = FLINK_OPERATOR_API.split(":")
+    # Copied to a known place: Maven's own repository follows the account's home from
+    # /etc/passwd, not $HOME, so its path cannot be guessed reliably.
+    target = Settings().cache_dir / "test-artifacts"
+    jar = target / f"{artifact}-{version}.jar"
     if not jar.is_file():
         mvn = shutil.which("mvn")
         if mvn is None:
             pytest.fail(f"{jar} missing and no `mvn` to fetch it ({FLINK_OPERATOR_API})")
-        result = subprocess.run([mvn, "-q", "-B", "dependency:get",
-                                 f"-Dartifact={FLINK_OPERATOR_API}", "-Dtransitive=false"],
+        result = subprocess.run([mvn, "-q", "-B", "dependency:copy",
+                                 f"-Dartifact={FLINK_OPERATOR_API}",
+                                 f"-DoutputDirectory={target}"],
                                 capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 0 and jar.is_file(), (
             f"could not fetch {FLINK_OPERATOR_API} from Maven Central:\n{result.stdout[-2000:]}")

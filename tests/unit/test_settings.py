@@ -97,3 +97,12 @@ def test_flink_defaults_apply_to_flink_only() -> None:
     assert "--environment_type=LOOPBACK" not in remote
     dataflow = ["--runner=DataflowRunner", "--project=p"]
     assert flink_local_defaults(settings, dataflow) == dataflow
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from pipeline.settings import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    undocumented = [name for name in Settings.model_fields
+                    if f"NEWSPIPE_{name.upper()}" not in readme]
+    assert not undocumented
