@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,12 +85,51 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> tuple[argparse
                         help="kafka: Beam's ReadFromKafka (Java, runs on Flink); "
                              "kafka-python: a Python reader for the Python direct runner "
                              "(development only, see README)")
+    parser.add_argument("--sdk-workers", type=int, default=1,
+                        help="Python worker processes for the DoFns (local Flink). 1: in this "
+                             "process (LOOPBACK); N>1: a Beam worker pool with N processes, "
+                             "and parallelism N unless given")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--metrics-port", type=int, default=None,
                         help="serve Prometheus metrics (incl. consumer lag) on this port")
     parser.add_argument("--es-outage-timeout", type=float, default=3600.0,
                         help="seconds to wait out an unreachable Elasticsearch per batch")
     return parser.parse_known_args(argv)
+
+
+def with_worker_pool(beam_args: list[str], workers: int) -> list[str]:
+    """Start a Beam worker pool (N Python SDK processes, so enrichment is not bound to one
+    interpreter's GIL) and point the job at it. The pool is our child, in our process
+    group: it stops with the job."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # The pool starts workers as `python -c ...`: this interpreter must come first on PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                 f"{os.environ.get('PATH', '')}"}
+    subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                      f"--service_port={port}"], env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Beam worker pool did not start") from None
+            time.sleep(0.2)
+    given = {arg.split("=", 1)[0] for arg in beam_args}
+    pool_args = {"--environment_type": "EXTERNAL",
+                 "--environment_config": f"127.0.0.1:{port}",
+                 "--sdk_worker_parallelism": str(workers),
+                 "--parallelism": str(workers)}
+    return beam_args + [f"{k}={v}" for k, v in pool_args.items() if k not in given]
 
 
 def runner_of(beam_args: list[str]) -> str:
@@ -173,6 +213,8 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
     # first bulk write creates the index; provisioning is idempotent.
     provision(settings)
     if args.source == "kafka":
+        if args.sdk_workers > 1 and runner_of(beam_args) == "FlinkRunner":
+            beam_args = with_worker_pool(beam_args, args.sdk_workers)
         beam_args = flink_local_defaults(settings, beam_args)
     options = PipelineOptions(beam_args)
     options.view_as(StandardOptions).streaming = True

@@ -1,4 +1,8 @@
-"""Throughput of the Beam job on Flink with 1 vs 2 workers (parallelism), same run.
+"""Throughput of the Beam job on Flink with 1 vs 2 workers, same run.
+
+1 worker: parallelism 1, DoFns in the job process (LOOPBACK). 2 workers: parallelism 2 and
+two Python SDK worker processes (``--sdk-workers 2``, a Beam worker pool). A third line
+shows parallelism 2 with one Python process, to separate Flink's share from Python's.
 
     .venv/bin/python -m tests.bench.bench_scaleout [--articles 600]
 
@@ -23,11 +27,13 @@ from tests.support import produce, synthetic_articles
 
 
 def measure(settings: Settings, es: Elasticsearch, ids: list[str], parallelism: int,
-            timeout_s: float = 900) -> tuple[float, float]:
+            sdk_workers: int = 1, timeout_s: float = 900) -> tuple[float, float]:
     """(seconds from start to first document, documents/s after the first)."""
     log = settings.state_dir / "logs" / f"bench-p{parallelism}.log"
     started = time.monotonic()
-    job = start_job(settings, DEFAULT_RUNNER, log, [f"--parallelism={parallelism}"])
+    extra = [f"--parallelism={parallelism}"] + (
+        [f"--sdk-workers={sdk_workers}"] if sdk_workers > 1 else [])
+    job = start_job(settings, DEFAULT_RUNNER, log, extra)
     first_at = None
     first_count = 0
     try:
@@ -59,16 +65,17 @@ def main() -> None:
     ids = [a.id for a in articles]
     es = Elasticsearch(**base.es_client_kwargs())
     results = {}
-    for parallelism in (1, 2):
-        settings = base.with_overrides(consumer_group=f"bench-{run}-p{parallelism}",
-                                       es_index=f"bench-{run}-p{parallelism}")
-        results[parallelism] = measure(settings, es, ids, parallelism)
+    for name, parallelism, workers in (("1 worker", 1, 1), ("2 workers", 2, 2),
+                                       ("parallelism 2, 1 Python process", 2, 1)):
+        settings = base.with_overrides(consumer_group=f"bench-{run}-{parallelism}-{workers}",
+                                       es_index=f"bench-{run}-{parallelism}-{workers}")
+        results[name] = measure(settings, es, ids, parallelism, workers)
         es.indices.delete(index=settings.es_index, ignore_unavailable=True)
-        startup, rate = results[parallelism]
-        print(f"parallelism {parallelism}: start-up {startup:5.1f}s, "
-              f"{rate:6.1f} articles/s after the first document")
-    print(f"ratio 2 workers / 1 worker: {results[2][1] / results[1][1]:.2f}x "
-          f"({args.articles} articles, {len(ids)} ids, 4 partitions)")
+        startup, rate = results[name]
+        print(f"{name:32}: start-up {startup:5.1f}s, {rate:6.1f} articles/s after the "
+              f"first document")
+    print(f"ratio 2 workers / 1 worker: {results['2 workers'][1] / results['1 worker'][1]:.2f}x"
+          f" ({args.articles} articles, 4 partitions)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Scale-out: the job on Flink with parallelism 2 over a 4-partition topic produces the same
-index as a single-worker run."""
+"""Scale-out: the job on Flink with parallelism 2 and two Python worker processes over a
+4-partition topic produces the same index as a single-worker run."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ VOLATILE = {"enriched_at", "indexed_at"}
 
 
 def run_job(settings: Settings, es: Elasticsearch, ids: list[str], parallelism: int) -> None:
+    extra = [f"--parallelism={parallelism}", f"--sdk-workers={parallelism}"]
     job = start_job(settings, DEFAULT_RUNNER, settings.state_dir / f"job-p{parallelism}.log",
-                    [f"--parallelism={parallelism}"])
+                    extra)
     try:
         wait_until_indexed(settings, es, ids, job, 300, Console())
     finally:
