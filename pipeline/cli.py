@@ -348,6 +348,25 @@ def print_hits(total: int, hits: list[Any]) -> None:
     console.print(f"{total} matching articles")
 
 
+@cli.command("eval")
+@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="dev",
+              show_default=True, help="Which part of the labelled set to evaluate.")
+@click.option("--path", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Labelled JSONL set (default: tests/data/eval/articles.jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def eval_cmd(split: str, path: Path | None, as_json: bool) -> None:
+    """Measure enrichment quality (entities P/R/F1, topic and language accuracy)."""
+    from pipeline.enrichment.enricher import Enricher
+    from pipeline.evaluation import DEFAULT_EVAL_PATH, evaluate, format_report, load_eval_set
+
+    articles = load_eval_set(path or DEFAULT_EVAL_PATH)
+    report = evaluate(Enricher.load(), articles, split=split)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        console.print(format_report(report), markup=False, highlight=False)
+
+
 # --- Kibana --------------------------------------------------------------------------
 
 @cli.group()
