@@ -57,6 +57,7 @@ def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLA
         template = without_language_analysis(template)
     # One template per index name: a second deployment (or a test run) on the same
     # cluster with other index names must not re-point this one's template.
+    _drop_legacy_template(client, template_name)
     client.indices.put_index_template(name=f"{template_name}.{index}", **template)
     if not client.indices.exists(index=index):
         try:
@@ -64,6 +65,18 @@ def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLA
         except ApiError as exc:  # created concurrently by another worker
             if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
                 raise
+
+
+def _drop_legacy_template(client: Elasticsearch, legacy_name: str) -> None:
+    """Versions before 0.1 named the template without the index; ES refuses two templates
+    with overlapping patterns at one priority, so ours under the old name must go."""
+    if not client.indices.exists_index_template(name=legacy_name):
+        return
+    [existing] = client.indices.get_index_template(name=legacy_name)["index_templates"]
+    if existing["index_template"].get("_meta", {}).get("managed_by") == "newspipe":
+        log.warning("replacing legacy index template %s with per-index templates",
+                    legacy_name)
+        client.indices.delete_index_template(name=legacy_name)
 
 
 def _has_language_analyzers(client: Elasticsearch) -> bool:

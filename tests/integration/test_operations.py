@@ -79,3 +79,33 @@ def test_two_pollers_split_the_feeds(settings: Settings, tmp_path_factory: pytes
     assert not set(polled[0]) & set(polled[1])
     assert len(polled[0]) + len(polled[1]) == 3
     assert all(o.status == "ok" for r in reports for o in r.outcomes)
+
+
+def test_setup_replaces_a_legacy_template(settings: Settings, es: object) -> None:
+    """Earlier versions installed one template named `newspipe-articles`; an upgrade must
+    not fail on ES's overlapping-pattern rule."""
+    import json
+
+    from elasticsearch import Elasticsearch
+
+    from pipeline.provision import provision
+    from pipeline.sinks.elasticsearch import TEMPLATE_PATH
+
+    own = settings.with_overrides(es_index=f"legacy-{uuid.uuid4().hex[:6]}")
+    legacy = json.loads(TEMPLATE_PATH.read_text())
+    legacy["index_patterns"] = [f"{own.es_index}*"]
+    legacy["template"].pop("settings")  # the local node lacks analysis-common
+    for field in legacy["template"]["mappings"]["properties"].values():
+        field.pop("analyzer", None)
+        field.pop("normalizer", None)
+    legacy["template"]["mappings"]["properties"]["entities"]["properties"][
+        "surface_forms"].pop("normalizer", None)
+    client = Elasticsearch(**own.es_client_kwargs())
+    try:
+        client.indices.put_index_template(name="newspipe-articles", **legacy)
+        provision(own)
+        assert not client.indices.exists_index_template(name="newspipe-articles")
+        assert client.indices.exists(index=own.es_index)
+    finally:
+        client.indices.delete(index=own.es_index, ignore_unavailable=True)
+        client.close()
