@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from pipeline.display import console, print_hits, run_poll
 from pipeline.settings import Settings
-
-# Wide tables when piped (CI logs, `| less`); a terminal keeps its own width.
-console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def _settings(ctx: click.Context) -> Settings:
     settings: Settings = ctx.obj["settings"]
     return settings
+
+
+def _stack_config(ctx: click.Context) -> Any:
+    from pipeline import stack as local_stack
+
+    return local_stack.config_from_settings(_settings(ctx))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,7 +63,7 @@ def stack_up(ctx: click.Context) -> None:
     """Fetch (cached) and start Kafka and Elasticsearch; reuse them if already running."""
     from pipeline import stack as local_stack
 
-    local_stack.up(local_stack.config_from_settings(_settings(ctx)), progress=console.print)
+    local_stack.up(_stack_config(ctx), progress=console.print)
     _print_status(ctx)
 
 
@@ -70,7 +73,7 @@ def stack_down(ctx: click.Context) -> None:
     """Stop exactly the processes `stack up` started (by pid)."""
     from pipeline import stack as local_stack
 
-    local_stack.down(local_stack.config_from_settings(_settings(ctx)))
+    local_stack.down(_stack_config(ctx))
     console.print("local stack stopped")
 
 
@@ -87,7 +90,7 @@ def stack_fetch(ctx: click.Context) -> None:
     """Download the pinned Kafka and Elasticsearch artifacts ahead of time."""
     from pipeline import stack as local_stack
 
-    local_stack.fetch(local_stack.config_from_settings(_settings(ctx)))
+    local_stack.fetch(_stack_config(ctx))
     console.print("artifacts cached")
 
 
@@ -95,7 +98,7 @@ def _print_status(ctx: click.Context) -> None:
     from pipeline import stack as local_stack
 
     table = Table("service", "state", "pid", "address", "detail")
-    for service in local_stack.status(local_stack.config_from_settings(_settings(ctx))):
+    for service in local_stack.status(_stack_config(ctx)):
         table.add_row(*service.row())
     console.print(table)
 
@@ -197,23 +200,6 @@ def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None,
         if every is None:
             sys.exit(0 if report.outcomes and len(report.failed) < len(report.outcomes) else 1)
         time.sleep(max(0.0, every - (time.monotonic() - started)))
-
-
-def run_poll(settings: Settings, feeds_file: Path, base_url: str | None,
-             shard_spec: str | None = None) -> Any:
-    from pipeline.poller.poller import FeedOutcome
-    from pipeline.poller.run import poll_feeds
-
-    def show(outcome: FeedOutcome) -> None:
-        detail = outcome.error or f"{outcome.items} items, {outcome.new_articles} new"
-        colour = {"ok": "green", "not_modified": "cyan"}.get(outcome.status, "red")
-        console.print(f"  [{colour}]{outcome.status:>12}[/] {outcome.url}  {detail}")
-
-    console.print(f"polling feeds from {feeds_file}")
-    report = poll_feeds(settings, feeds_file, base_url, on_feed=show, shard_spec=shard_spec)
-    console.print(f"feeds polled: {len(report.outcomes)}, failed: {len(report.failed)}, "
-                  f"articles sent: {report.articles_sent}")
-    return report
 
 
 # --- the Beam job --------------------------------------------------------------------
@@ -335,17 +321,6 @@ def search_cmd(ctx: click.Context, query: str, person: tuple[str, ...], org: tup
             click.echo(json.dumps(asdict(hit), ensure_ascii=False))
         return
     print_hits(total, hits)
-
-
-def print_hits(total: int, hits: list[Any]) -> None:
-    table = Table("published", "title", "source", "persons", "locations", "topics",
-                  show_lines=True)
-    for hit in hits:
-        table.add_row((hit.published_at or "")[:10], hit.title, hit.source,
-                      ", ".join(hit.persons[:4]), ", ".join(hit.locations[:5]),
-                      ", ".join(hit.topics[:3]))
-    console.print(table)
-    console.print(f"{total} matching articles")
 
 
 @cli.command("eval")

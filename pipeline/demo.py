@@ -107,7 +107,7 @@ def wait_until_indexed(settings: Settings, client: Elasticsearch, sent_ids: list
 def run_demo(settings: Settings, *, timeout_s: float, runner: str | None,
              console: Console) -> int:
     from pipeline import stack as local_stack
-    from pipeline.cli import print_hits, run_poll
+    from pipeline.display import print_hits, run_poll
     from pipeline.poller.sample_server import SAMPLE_FEED_LIST, SampleFeedServer
     from pipeline.provision import provision
     from pipeline.search import SearchFilters, search

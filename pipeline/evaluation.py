@@ -56,6 +56,12 @@ SPLITS = ("dev", "test")
 TOPIC_LANGUAGE = "en"
 
 
+def _entities(self: EvalArticle | Prediction, kind: EntityType) -> frozenset[str]:
+    """The canonical names of one entity type (shared by gold and predicted records)."""
+    value: frozenset[str] = getattr(self, kind)
+    return value
+
+
 @dataclass(frozen=True)
 class EvalArticle:
     """One labelled article of the evaluation set."""
@@ -70,9 +76,7 @@ class EvalArticle:
     organizations: frozenset[str] = frozenset()
     locations: frozenset[str] = frozenset()
 
-    def entities(self, kind: EntityType) -> frozenset[str]:
-        value: frozenset[str] = getattr(self, kind)
-        return value
+    entities = _entities
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,7 @@ class Prediction:
     organizations: frozenset[str] = frozenset()
     locations: frozenset[str] = frozenset()
 
-    def entities(self, kind: EntityType) -> frozenset[str]:
-        value: frozenset[str] = getattr(self, kind)
-        return value
+    entities = _entities
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,18 @@ class OutageTimeout(RuntimeError):
 
 
 def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLATE_PATH,
-                 template_name: str = TEMPLATE_NAME) -> None:
-    """Install the index template and create ``index`` if it does not exist yet."""
+                 template_name: str = TEMPLATE_NAME, *,
+                 language_analysis: bool | None = None) -> None:
+    """Install the index template and create ``index`` if it does not exist yet.
+
+    ``language_analysis``: whether the cluster has the ``english`` analyzer; probed when
+    not given (callers installing several templates probe once, see ``provision``).
+    """
     template = json.loads(template_path.read_text(encoding="utf-8"))
     template["index_patterns"] = [f"{index}*"]
-    if not _has_language_analyzers(client):
-        log.warning("this Elasticsearch has no analysis-common module (e.g. the local "
-                    "integ-test node): text fields use the standard analyzer, no stemming")
+    if language_analysis is None:
+        language_analysis = has_language_analyzers(client)
+    if not language_analysis:
         template = without_language_analysis(template)
     # One template per index name: a second deployment (or a test run) on the same
     # cluster with other index names must not re-point this one's template.
@@ -79,11 +84,15 @@ def _drop_legacy_template(client: Elasticsearch, legacy_name: str) -> None:
         client.indices.delete_index_template(name=legacy_name)
 
 
-def _has_language_analyzers(client: Elasticsearch) -> bool:
+def has_language_analyzers(client: Elasticsearch) -> bool:
     """True when every node ships the analysis-common module (english analyzer etc.)."""
     nodes = client.nodes.info(metric="plugins")["nodes"].values()
-    return all(any(m["name"] == "analysis-common" for m in node.get("modules", []))
-               for node in nodes)
+    available = all(any(m["name"] == "analysis-common" for m in node.get("modules", []))
+                    for node in nodes)
+    if not available:
+        log.warning("this Elasticsearch has no analysis-common module (e.g. the local "
+                    "integ-test node): text fields use the standard analyzer, no stemming")
+    return available
 
 
 def without_language_analysis(template: dict[str, Any]) -> dict[str, Any]:
