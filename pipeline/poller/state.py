@@ -1,8 +1,13 @@
-"""What the poller remembers between runs: per-feed validators and the ids already sent.
+"""What the poller remembers about each feed, and where it keeps it.
 
-Kept in one JSON file under the state dir, written atomically (write + rename) so a crash
-never leaves half a file. The seen-set is bounded per feed: a feed only ever repeats its
-recent items, so the newest ``MAX_SEEN_PER_FEED`` ids are enough to suppress repeats.
+:class:`FeedState` is the one record per feed URL: HTTP validators, schedule, failures,
+health and the bounded seen-set. It is plain JSON (``to_dict``/``from_dict``) so the same
+record can live in a local file (:class:`PollerState`, single poller) or in the compacted
+Kafka topic ``news.poller.state`` keyed by feed URL (scale-out). Both implement
+:class:`StateStore`; the poller only talks to that protocol.
+
+The seen-set is bounded per feed: a feed only ever repeats its recent items, so the newest
+``MAX_SEEN_PER_FEED`` ids are enough to suppress repeats.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any, Protocol
 
 from pipeline.poller.fetch import Validators
 
@@ -19,13 +26,41 @@ MAX_SEEN_PER_FEED = 5000
 # Across feeds: the same story syndicated by several feeds, or a feed that moved to a new
 # URL, is still sent once.
 MAX_SENT_GLOBAL = 200_000
+STATE_VERSION = 2
 
 
 @dataclass
 class FeedState:
+    """Per-feed memory. Times are epoch seconds (UTC); ``None`` = never happened."""
+
+    url: str = ""
+    # Conditional GET and change detection
     etag: str | None = None
     last_modified: str | None = None
-    seen_ids: list[str] = field(default_factory=list)  # oldest first
+    body_hash: str | None = None
+    # Schedule
+    next_poll_at: float = 0.0
+    interval_s: float | None = None  # current adaptive interval (before jitter/backoff)
+    # Health
+    last_polled_at: float | None = None
+    last_success_at: float | None = None
+    last_new_item_at: float | None = None
+    last_error_at: float | None = None
+    last_error: str | None = None
+    last_error_class: str | None = None
+    consecutive_failures: int = 0
+    polls: int = 0
+    not_modified: int = 0
+    items_produced: int = 0
+    new_item_times: list[float] = field(default_factory=list)  # bounded, for items/day
+    retired: bool = False
+    retired_reason: str | None = None
+    # Permanent redirects are only followed after being seen repeatedly
+    redirect_target: str | None = None
+    redirect_seen: int = 0
+    # Dedup: newest last
+    seen_ids: list[str] = field(default_factory=list)
+    version: int = STATE_VERSION
 
     @property
     def validators(self) -> Validators:
@@ -36,8 +71,35 @@ class FeedState:
         self.seen_ids.extend(i for i in ids if i not in known)
         del self.seen_ids[:-MAX_SEEN_PER_FEED]
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeedState:
+        """Tolerant of older/newer records: unknown keys are ignored, missing ones default."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class StateStore(Protocol):
+    """Where feed states live. ``get`` never fails: an unknown feed gets a fresh state."""
+
+    def get(self, url: str) -> FeedState: ...
+
+    def put(self, state: FeedState) -> None: ...
+
+    def all(self) -> Iterable[FeedState]: ...
+
+    def was_sent(self, article_id: str) -> bool: ...
+
+    def mark_sent(self, ids: list[str]) -> None: ...
+
+    def flush(self) -> None: ...
+
 
 class PollerState:
+    """The local-file :class:`StateStore`: one JSON file, written atomically."""
+
     def __init__(self, path: Path):
         self.path = path
         self.feeds: dict[str, FeedState] = {}
@@ -45,7 +107,8 @@ class PollerState:
         self.sent: dict[str, None] = {}
         if path.exists():
             raw = json.loads(path.read_text(encoding="utf-8"))
-            self.feeds = {url: FeedState(**data) for url, data in raw.get("feeds", {}).items()}
+            self.feeds = {url: FeedState.from_dict({**data, "url": url})
+                          for url, data in raw.get("feeds", {}).items()}
             self.sent = dict.fromkeys(raw.get("sent", []))
 
     def was_sent(self, article_id: str) -> bool:
@@ -59,12 +122,25 @@ class PollerState:
                 del self.sent[oldest]
 
     def feed(self, url: str) -> FeedState:
-        return self.feeds.setdefault(url, FeedState())
+        return self.feeds.setdefault(url, FeedState(url=url))
+
+    def get(self, url: str) -> FeedState:
+        return self.feed(url)
+
+    def put(self, state: FeedState) -> None:
+        self.feeds[state.url] = state
+
+    def all(self) -> Iterable[FeedState]:
+        return list(self.feeds.values())
+
+    def flush(self) -> None:
+        self.save()
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        data = {"feeds": {url: vars(state) for url, state in self.feeds.items()},
+        data = {"version": STATE_VERSION,
+                "feeds": {url: state.to_dict() for url, state in self.feeds.items()},
                 "sent": list(self.sent)}
         tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self.path)
