@@ -109,11 +109,12 @@ def _print_status(ctx: click.Context) -> None:
 @click.pass_context
 def setup_cmd(ctx: click.Context) -> None:
     """Create the Kafka topics and install the Elasticsearch index template (idempotent)."""
-    from pipeline.provision import provision
+    from pipeline.provision import provision_report
 
-    created = provision(_settings(ctx))
-    console.print(f"topics created: {', '.join(created) or 'none (all existed)'}; "
-                  "index template installed")
+    done = provision_report(_settings(ctx))
+    console.print(f"topics created: {', '.join(done.created_topics) or 'none (all existed)'}; "
+                  "index templates installed")
+    console.print(done.articles.describe())
 
 
 @cli.group()

@@ -76,6 +76,38 @@ def check_elasticsearch(settings: Settings) -> list[Check]:
         client.close()
 
 
+# --- analysts: the article alias and how it rolls over (issue 5) ---
+def check_article_alias(settings: Settings) -> list[Check]:
+    """Is ``es_index`` an alias with a write index, and which rollover mode applies."""
+    from pipeline.rollover import alias_indices, detect_lifecycle_mode, write_index
+
+    client = Elasticsearch(**{**settings.es_client_kwargs(), "request_timeout": 5,
+                              "max_retries": 0})
+    try:
+        indices = alias_indices(client, settings.es_index)
+        mode = detect_lifecycle_mode(client)
+        writer = write_index(client, settings.es_index)
+        is_index = not indices and bool(client.indices.exists(index=settings.es_index))
+    except Exception:  # unreachable: check_elasticsearch already says so
+        return []
+    finally:
+        client.close()
+    how = ("ILM rolls it over" if mode == "ilm"
+           else "no ILM here: run `pipeline rollover` periodically (cron)")
+    if writer:
+        return [Check(f"elasticsearch alias {settings.es_index}", True,
+                      f"write index {writer}, {len(indices)} generation(s); {how}")]
+    if is_index:
+        return [Check(f"elasticsearch alias {settings.es_index}", False,
+                      "is a concrete index (layout before 0.2)",
+                      "run `pipeline setup`: it migrates it behind an alias")]
+    if not indices:
+        return []  # missing altogether: the index check above says so
+    return [Check(f"elasticsearch alias {settings.es_index}", False, "no write index",
+                  "mark the newest generation with is_write_index (POST _aliases)")]
+# --- end analysts ---
+
+
 def check_kibana(settings: Settings) -> list[Check]:
     if not settings.kibana_url:
         return [Check("kibana", True, "not configured (NEWSPIPE_KIBANA_URL unset): skipped")]
@@ -113,7 +145,7 @@ def check_beam_runner(settings: Settings) -> list[Check]:
 
 
 CHECKS: list[Callable[[Settings], list[Check]]] = [
-    check_kafka, check_elasticsearch, check_kibana, check_beam_runner,
+    check_kafka, check_elasticsearch, check_article_alias, check_kibana, check_beam_runner,
 ]
 
 

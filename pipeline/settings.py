@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     es_password: SecretStr | None = None
     es_ca_certs: Path | None = None
 
+    # --- analysts: article index generations and rollover (issue 5) ---
+    # es_index names the alias; generations <es_index>-000001, ... roll over when any of
+    # these is reached (ILM when the cluster has it, else `pipeline rollover` from cron).
+    es_rollover_max_age: str | None = "30d"
+    es_rollover_max_primary_shard_size: str | None = "50gb"
+    es_rollover_max_docs: int | None = Field(default=None, ge=1)
+    # --- end analysts ---
+
     # Kibana (for `pipeline kibana import` and `doctor`)
     kibana_url: str | None = None
     kibana_api_key: SecretStr | None = None

@@ -22,6 +22,7 @@ from elasticsearch import Elasticsearch
 
 from pipeline.demo import DEFAULT_RUNNER, count_indexed, start_job, stop_job
 from pipeline.kafka.topics import ensure_topics
+from pipeline.rollover import drop_generations
 from pipeline.settings import Settings
 from tests.support import produce, synthetic_articles
 
@@ -70,7 +71,7 @@ def main() -> None:
         settings = base.with_overrides(consumer_group=f"bench-{run}-{parallelism}-{workers}",
                                        es_index=f"bench-{run}-{parallelism}-{workers}")
         results[name] = measure(settings, es, ids, parallelism, workers)
-        es.indices.delete(index=settings.es_index, ignore_unavailable=True)
+        drop_generations(es, settings.es_index)
         startup, rate = results[name]
         print(f"{name:32}: start-up {startup:5.1f}s, {rate:6.1f} articles/s after the "
               f"first document")

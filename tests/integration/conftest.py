@@ -14,6 +14,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from pipeline import stack as local_stack
+from pipeline.rollover import drop_generations
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -47,6 +48,6 @@ def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.Tem
 def es(settings: Settings) -> Iterator[Elasticsearch]:
     client = Elasticsearch(**settings.es_client_kwargs())
     yield client
-    client.indices.delete(index=settings.es_index, ignore_unavailable=True)
+    drop_generations(client, settings.es_index)  # es_index is an alias over generations
     client.indices.delete(index=settings.dead_letter_index, ignore_unavailable=True)
     client.close()

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from pipeline.demo import DEFAULT_RUNNER, start_job, stop_job, wait_until_indexed
 from pipeline.kafka.topics import ensure_topics
+from pipeline.rollover import drop_generations
 from pipeline.settings import Settings
 from tests.support import produce, synthetic_articles
 
@@ -57,4 +58,4 @@ def test_parallel_run_matches_single_worker(settings: Settings, es: Elasticsearc
         assert all(doc["persons"] for doc in one.values() if "Putin" in doc["body"])
     finally:
         for index in (single.es_index, parallel.es_index):
-            es.indices.delete(index=index, ignore_unavailable=True)
+            drop_generations(es, index)

@@ -88,7 +88,11 @@ def test_template_falls_back_to_core_analysis() -> None:
     template = json.loads(TEMPLATE_PATH.read_text())
     adapted = without_language_analysis(template)
     text = json.dumps(adapted)
-    assert '"english"' not in text and "normalizer" not in text
+    assert '"english"' not in text and "lowercase_ascii" not in text
+    # keyword matching stays case-insensitive with the built-in (core) normalizer
+    surface = adapted["template"]["mappings"]["properties"]["entities"]["properties"][
+        "surface_forms"]
+    assert surface["normalizer"] == "lowercase"
     assert adapted["template"]["mappings"]["properties"]["body"]["analyzer"] == "standard"
     # The original is untouched: production clusters keep the english analyzer.
     assert template["template"]["mappings"]["properties"]["body"]["analyzer"] == "english"
