@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from pipeline.display import console, print_hits, run_poll
+from pipeline.display import console, run_poll
 from pipeline.settings import Settings
 
 
@@ -288,40 +288,159 @@ def dlq_replay(ctx: click.Context, stage: str | None) -> None:
 
 # --- search --------------------------------------------------------------------------
 
+# --- analysts: search, trending, rollover, reindex (issue 5) -------------------------
+
+def _filters(person: tuple[str, ...], org: tuple[str, ...], location: tuple[str, ...],
+             topic: tuple[str, ...], source: tuple[str, ...], language: tuple[str, ...],
+             since: datetime | None, until: datetime | None) -> Any:
+    from pipeline.search import SearchFilters
+
+    return SearchFilters(list(person), list(org), list(location), list(topic), list(source),
+                         list(language), since.replace(tzinfo=UTC) if since else None,
+                         until.replace(tzinfo=UTC) if until else None)
+
+
+def _filter_options(command: Any) -> Any:
+    options = [
+        click.option("--person", multiple=True,
+                     help="Person: canonical name or any spelling, e.g. 'Putin'."),
+        click.option("--org", multiple=True, help="Organisation (name or spelling)."),
+        click.option("--location", multiple=True, help="Place, e.g. 'North Korea' or 'U.S.'."),
+        click.option("--topic", multiple=True, help="Topic label (e.g. politics) or code."),
+        click.option("--source", multiple=True, help="Source host."),
+        click.option("--language", multiple=True, help="ISO 639-1 code, e.g. en."),
+        click.option("--since", type=click.DateTime(), help="Published on or after (UTC)."),
+        click.option("--until", type=click.DateTime(), help="Published on or before (UTC)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command("search")
 @click.argument("query", default="")
-@click.option("--person", multiple=True, help="Canonical person name, e.g. 'Vladimir Putin'.")
-@click.option("--org", multiple=True, help="Canonical organisation name.")
-@click.option("--location", multiple=True, help="Canonical location name, e.g. 'North Korea'.")
-@click.option("--topic", multiple=True, help="Topic label, e.g. politics.")
-@click.option("--source", multiple=True, help="Source host.")
-@click.option("--language", multiple=True, help="ISO 639-1 code, e.g. en.")
-@click.option("--since", type=click.DateTime(), help="Published on or after (UTC).")
-@click.option("--limit", type=int, default=10, show_default=True)
+@_filter_options
+@click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]),
+              default="relevance", show_default=True)
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--size", "--limit", "size", type=click.IntRange(1, 500), default=10,
+              show_default=True, help="Hits per page.")
+@click.option("--collapse", is_flag=True,
+              help="One hit per near-duplicate cluster (cluster_id).")
+@click.option("--no-highlight", is_flag=True, help="Do not mark the matches.")
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON lines.")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str, person: tuple[str, ...], org: tuple[str, ...],
                location: tuple[str, ...], topic: tuple[str, ...], source: tuple[str, ...],
-               language: tuple[str, ...], since: datetime | None, limit: int,
+               language: tuple[str, ...], since: datetime | None, until: datetime | None,
+               sort: str, page: int, size: int, collapse: bool, no_highlight: bool,
                as_json: bool) -> None:
-    """Search indexed articles by text, with filters on the enriched fields."""
+    """Search indexed articles by text, with filters on the enriched fields. Names are
+    matched under any spelling the alias table knows ("U.S." = "United States")."""
     from dataclasses import asdict
 
     from elasticsearch import Elasticsearch
 
-    from pipeline.search import SearchFilters, search
+    from pipeline.display import print_search_result
+    from pipeline.search import SearchRequest, run_search
 
     settings = _settings(ctx)
-    filters = SearchFilters(list(person), list(org), list(location), list(topic),
-                            list(source), list(language),
-                            since.replace(tzinfo=UTC) if since else None)
+    try:
+        request = SearchRequest(query, _filters(person, org, location, topic, source, language,
+                                                since, until),
+                                sort=sort, page=page, size=size,  # type: ignore[arg-type]
+                                highlight=not no_highlight, collapse=collapse)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     with Elasticsearch(**settings.es_client_kwargs()) as client:
-        total, hits = search(client, settings.es_index, query, filters, limit)
+        result = run_search(client, settings.es_index, request)
     if as_json:
-        for hit in hits:
+        for hit in result.hits:
             click.echo(json.dumps(asdict(hit), ensure_ascii=False))
         return
-    print_hits(total, hits)
+    print_search_result(result)
+
+
+@cli.command("trending")
+@click.option("--window", default="24h", show_default=True,
+              help="How far back: e.g. 90m, 24h, 7d, 2w.")
+@click.option("--field", "field_name",
+              type=click.Choice(["persons", "organizations", "locations", "topics"]),
+              default="persons", show_default=True)
+@click.option("--top", type=click.IntRange(1, 200), default=10, show_default=True)
+@_filter_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def trending_cmd(ctx: click.Context, window: str, field_name: str, top: int,
+                 person: tuple[str, ...], org: tuple[str, ...], location: tuple[str, ...],
+                 topic: tuple[str, ...], source: tuple[str, ...], language: tuple[str, ...],
+                 since: datetime | None, until: datetime | None, as_json: bool) -> None:
+    """Top persons / organisations / locations / topics published in the last WINDOW,
+    with their count in the window before it."""
+    from elasticsearch import Elasticsearch
+
+    from pipeline.display import print_trending
+    from pipeline.search import parse_window, trending
+
+    try:
+        span = parse_window(window)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from exc
+    settings = _settings(ctx)
+    filters = _filters(person, org, location, topic, source, language, since, until)
+    with Elasticsearch(**settings.es_client_kwargs()) as client:
+        trend = trending(client, settings.es_index, field_name, span, top, filters=filters)
+    if as_json:
+        click.echo(json.dumps({"field": trend.field, "since": trend.since.isoformat(),
+                               "until": trend.until.isoformat(), "articles": trend.articles,
+                               "rows": [{"value": r.value, "count": r.count,
+                                         "previous": r.previous} for r in trend.rows]},
+                              ensure_ascii=False))
+        return
+    print_trending(trend)
+
+
+@cli.command("rollover")
+@click.option("--max-age", help="e.g. 30d (default: NEWSPIPE_ES_ROLLOVER_MAX_AGE).")
+@click.option("--max-docs", type=click.IntRange(min=1),
+              help="Default: NEWSPIPE_ES_ROLLOVER_MAX_DOCS.")
+@click.option("--max-size", help="Largest primary shard, e.g. 50gb "
+                                 "(default: NEWSPIPE_ES_ROLLOVER_MAX_PRIMARY_SHARD_SIZE).")
+@click.option("--now", "force", is_flag=True, help="Roll over whatever the conditions.")
+@click.option("--dry-run", is_flag=True, help="Only say whether the conditions are met.")
+@click.pass_context
+def rollover_cmd(ctx: click.Context, max_age: str | None, max_docs: int | None,
+                 max_size: str | None, force: bool, dry_run: bool) -> None:
+    """Start a new article index generation when the write index is old or big enough.
+    For clusters without ILM: run it from cron (hourly); a no-op until a condition is met."""
+    from elasticsearch import Elasticsearch
+
+    from pipeline.provision import rollover_conditions
+    from pipeline.rollover import RolloverConditions, detect_lifecycle_mode, rollover
+
+    settings = _settings(ctx)
+    configured = rollover_conditions(settings)
+    conditions = RolloverConditions(None, None, None) if force else RolloverConditions(
+        max_age=max_age or configured.max_age,
+        max_docs=max_docs or configured.max_docs,
+        max_primary_shard_size=max_size or configured.max_primary_shard_size)
+    with Elasticsearch(**settings.es_client_kwargs()) as client:
+        if not client.indices.exists_alias(name=settings.es_index):
+            raise click.ClickException(f"{settings.es_index} is not an alias yet: run "
+                                       "`pipeline setup` first")
+        mode = detect_lifecycle_mode(client)
+        if mode == "ilm":
+            console.print("note: this cluster has ILM; the policy rolls over by itself")
+        result = rollover(client, settings.es_index, conditions, dry_run=dry_run)
+    met = [name for name, ok in result.conditions.items() if ok]
+    if result.rolled_over:
+        console.print(f"rolled over {settings.es_index}: {result.old_index} -> "
+                      f"{result.new_index} (met: {', '.join(met) or 'forced'})")
+    else:
+        verb = "would roll over to" if dry_run and met else "no rollover; next would be"
+        console.print(f"{verb} {result.new_index}; conditions "
+                      f"{conditions.describe()}: {', '.join(met) or 'none met'}")
+# --- end analysts --------------------------------------------------------------------
 
 
 @cli.command("eval")

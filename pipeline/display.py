@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.poller.poller import FeedOutcome, PollReport
 from pipeline.poller.run import poll_feeds
-from pipeline.search import Hit
+from pipeline.search import HIGHLIGHT_TAGS, Hit, SearchResult, Trending
 from pipeline.settings import Settings
 
 # Wide tables when piped (CI logs, `| less`); a terminal keeps its own width.
@@ -27,6 +28,49 @@ def print_hits(total: int, hits: list[Hit]) -> None:
                       ", ".join(hit.topics[:3]))
     console.print(table)
     console.print(f"{total} matching articles")
+
+
+def _marked(fragment: str) -> str:
+    """A highlight fragment as Rich markup: the text escaped, the matches in bold."""
+    start, end = HIGHLIGHT_TAGS
+    return escape(fragment).replace(start, "[bold yellow]").replace(end, "[/]")
+
+
+def print_search_result(result: SearchResult) -> None:
+    """Hits with highlighted matches, then totals and paging."""
+    table = Table("#", "published", "title / matches", "source", "persons", "locations",
+                  "topics", show_lines=True)
+    first = (result.page - 1) * result.size
+    for number, hit in enumerate(result.hits, first + 1):
+        title = hit.highlights.get("title", [escape(hit.title)])[0]
+        title = _marked(title) if "title" in hit.highlights else title
+        snippets = hit.highlights.get("body") or hit.highlights.get("summary") or []
+        cell = "[bold]" + title + "[/]" + "".join(
+            f"\n[dim]…[/]{_marked(s)}[dim]…[/]" for s in snippets)
+        table.add_row(str(number), (hit.published_at or "")[:10], cell, escape(hit.source),
+                      escape(", ".join(hit.persons[:4])), escape(", ".join(hit.locations[:5])),
+                      escape(", ".join(hit.topics[:3])))
+    console.print(table)
+    shown = f"{first + 1}-{first + len(result.hits)}" if result.hits else "none"
+    line = f"{result.total} matching articles; showing {shown} (page {result.page})"
+    if result.clusters is not None:
+        line += f"; {result.clusters} distinct stories (collapsed by cluster)"
+    console.print(line)
+
+
+def print_trending(trend: Trending) -> None:
+    table = Table("#", trend.field[:-1] if trend.field.endswith("s") else trend.field,
+                  "articles", "previous window", "change",
+                  title=f"trending {trend.field}: {trend.since:%Y-%m-%d %H:%M} to "
+                        f"{trend.until:%Y-%m-%d %H:%M} UTC")
+    for number, row in enumerate(trend.rows, 1):
+        change = ("[green]new[/]" if row.change is None else
+                  f"[green]+{row.change:.0%}[/]" if row.change > 0 else
+                  f"[red]{row.change:.0%}[/]" if row.change < 0 else "0%")
+        table.add_row(str(number), escape(row.value), str(row.count), str(row.previous),
+                      change)
+    console.print(table)
+    console.print(f"{trend.articles} articles published in the window")
 
 
 def _show_outcome(outcome: FeedOutcome) -> None:
