@@ -440,6 +440,46 @@ def rollover_cmd(ctx: click.Context, max_age: str | None, max_docs: int | None,
         verb = "would roll over to" if dry_run and met else "no rollover; next would be"
         console.print(f"{verb} {result.new_index}; conditions "
                       f"{conditions.describe()}: {', '.join(met) or 'none met'}")
+
+
+@cli.command("reindex")
+@click.option("--from", "source", type=click.Choice(["topic", "index", "copy"]),
+              default="topic", show_default=True,
+              help="topic: re-enrich every article on the raw topic; index: re-enrich the "
+                   "stored text; copy: plain _reindex (mapping changes only).")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=64, show_default=True)
+@click.option("--force", is_flag=True, help="Swap the alias even if the counts differ.")
+@click.option("--delete-old", is_flag=True,
+              help="Delete the old generations after the swap (default: keep them).")
+@click.pass_context
+def reindex_cmd(ctx: click.Context, source: str, batch_size: int, force: bool,
+                delete_old: bool) -> None:
+    """Build a new index generation from the raw topic (or the stored documents) with the
+    current enrichment, check the counts, and move the alias to it atomically. The job
+    may keep running: articles arriving meanwhile are caught up."""
+    from elasticsearch import Elasticsearch
+
+    from pipeline.reindex import Reindexer, ReindexError
+
+    settings = _settings(ctx)
+    with Elasticsearch(**settings.es_client_kwargs()) as client:
+        reindexer = Reindexer(client, settings.es_index, source,  # type: ignore[arg-type]
+                              kafka=settings.kafka_client_kwargs(),
+                              raw_topic=settings.raw_topic, batch_size=batch_size,
+                              progress=lambda line: console.print(f"  {line}"))
+        try:
+            report = reindexer.run(force=force, delete_old=delete_old)
+        except ReindexError as exc:
+            raise click.ClickException(str(exc)) from exc
+    console.print(f"read {report.read} ({report.undecodable} undecodable, "
+                  f"{len(report.enrich_failures)} enrichment failures, "
+                  f"{len(report.rejected)} rejected by Elasticsearch)")
+    mark = "[green]match[/]" if report.count_before == report.count_after else "[red]differ[/]"
+    console.print(f"counts: {report.count_before} before, {report.count_after} after: {mark}")
+    console.print(f"alias {report.alias} -> {report.target}; caught up "
+                  f"{report.caught_up_after_swap} after the swap; old generations "
+                  + ("deleted" if report.deleted_old else
+                     f"kept (delete later: {', '.join(report.old_indices)})"))
 # --- end analysts --------------------------------------------------------------------
 
 

@@ -157,3 +157,40 @@ def drop_generations(client: Elasticsearch, alias: str) -> list[str]:
     if names:
         client.indices.delete(index=",".join(sorted(names)), ignore_unavailable=True)
     return sorted(names)
+
+
+def copy_documents(client: Elasticsearch, source: str, dest: str,
+                   query: dict[str, Any] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Copy documents (same ids) from ``source`` to ``dest``: the ``_reindex`` API where
+    the cluster has it, else scroll + bulk from here (the integ-test node ships without the
+    reindex module). Returns the number of documents read and the failures."""
+    query = query or {"match_all": {}}
+    try:
+        result = client.reindex(source={"index": source, "query": query},
+                                dest={"index": dest}, wait_for_completion=True, refresh=True)
+        return int(result.get("total", 0)), list(result.get("failures", []))
+    except ApiError as exc:
+        if exc.meta.status not in (400, 404, 405) or "_reindex" not in str(exc):
+            raise
+        log.info("no _reindex API on this cluster: copying %s -> %s via scroll and bulk",
+                 source, dest)
+    from elasticsearch import helpers
+
+    read = 0
+    failures: list[dict[str, Any]] = []
+
+    def actions() -> Any:
+        nonlocal read
+        for hit in helpers.scan(client, index=source, query={"query": query}, size=500):
+            read += 1
+            yield {"_op_type": "index", "_index": dest, "_id": hit["_id"],
+                   "_source": hit["_source"]}
+
+    for ok, item in helpers.streaming_bulk(client, actions(), raise_on_error=False,
+                                           max_retries=3):
+        if not ok:
+            error = item.get("index", {})
+            failures.append({"id": error.get("_id"), "status": error.get("status"),
+                             "cause": error.get("error")})
+    client.indices.refresh(index=dest)
+    return read, failures

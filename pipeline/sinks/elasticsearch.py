@@ -29,6 +29,7 @@ from pipeline.rollover import (
     LifecycleMode,
     RolloverConditions,
     alias_indices,
+    copy_documents,
     detect_lifecycle_mode,
     generation_name,
     ilm_settings,
@@ -205,11 +206,10 @@ def migrate_legacy_index(client: Elasticsearch, alias: str) -> int:
         client.indices.refresh(index=legacy)
         before = int(client.count(index=legacy)["count"])
         _create_quietly(client, target)
-        result = client.reindex(source={"index": legacy}, dest={"index": target},
-                                wait_for_completion=True, refresh=True)
-        if result.get("failures"):
+        _, failures = copy_documents(client, legacy, target)
+        if failures:
             raise IndexLayoutError(f"migrating {legacy} to {target} failed: "
-                                   f"{_error_text(result['failures'][0])}")
+                                   f"{_error_text(failures[0])}")
         after = int(client.count(index=target)["count"])
         if after != before:
             raise IndexLayoutError(f"migrating {legacy}: {before} documents, {after} copied to "
