@@ -11,6 +11,7 @@ from kafka.admin import ConfigResource
 
 from pipeline.cli import cli
 from pipeline.kafka.topics import ensure_topics
+from pipeline.rollover import drop_generations
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -105,7 +106,29 @@ def test_setup_replaces_a_legacy_template(settings: Settings, es: object) -> Non
         client.indices.put_index_template(name="newspipe-articles", **legacy)
         provision(own)
         assert not client.indices.exists_index_template(name="newspipe-articles")
-        assert client.indices.exists(index=own.es_index)
+        assert client.indices.exists_alias(name=own.es_index)
     finally:
-        client.indices.delete(index=own.es_index, ignore_unavailable=True)
+        drop_generations(client, own.es_index)
+        client.close()
+
+
+def test_setup_and_doctor_say_how_the_alias_rolls_over(settings: Settings, es: object) -> None:
+    from elasticsearch import Elasticsearch
+
+    own = settings.with_overrides(es_index=f"setup-{uuid.uuid4().hex[:6]}")
+    env = {"NEWSPIPE_KAFKA_BOOTSTRAP": own.kafka_bootstrap, "NEWSPIPE_ES_URL": own.es_url,
+           "NEWSPIPE_RAW_TOPIC": own.raw_topic, "NEWSPIPE_DEAD_LETTER_TOPIC":
+           own.dead_letter_topic, "NEWSPIPE_DEAD_LETTER_INDEX": own.dead_letter_index,
+           "NEWSPIPE_ES_INDEX": own.es_index}
+    client = Elasticsearch(**own.es_client_kwargs())
+    try:
+        result = CliRunner().invoke(cli, ["setup"], env=env)
+        assert result.exit_code == 0, result.output
+        assert f"alias {own.es_index} -> write index {own.es_index}-000001" in result.output
+        assert "no ILM on this cluster" in result.output
+        code, output = _doctor(env)
+        assert f"ok   elasticsearch alias {own.es_index}: write index" in output
+        assert "pipeline rollover" in output
+    finally:
+        drop_generations(client, own.es_index)
         client.close()
