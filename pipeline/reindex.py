@@ -130,6 +130,23 @@ def enrich_articles(enricher: Enricher, articles: Sequence[Article]
             for a, r in zip(articles, results, strict=True)], []
 
 
+def carry_over_clusters(documents: list[dict[str, Any]], previous: dict[str, str]) -> None:
+    """Keep the near-duplicate cluster an article already had: re-enrichment starts every
+    document in its own cluster (``cluster_id`` = its id), and the job's cluster step is
+    not part of a reindex. Documents without the field are left alone."""
+    for doc in documents:
+        if "cluster_id" in doc and doc["id"] in previous:
+            doc["cluster_id"] = previous[doc["id"]]
+
+
+def previous_clusters(client: Elasticsearch, indices: Sequence[str],
+                      ids: Sequence[str]) -> dict[str, str]:
+    response = client.search(index=",".join(indices), query={"ids": {"values": list(ids)}},
+                             source_includes=["cluster_id"], size=len(ids))
+    return {hit["_id"]: hit["_source"]["cluster_id"] for hit in response["hits"]["hits"]
+            if hit.get("_source", {}).get("cluster_id")}
+
+
 # --- reading the raw topic -----------------------------------------------------------
 
 def _topic_consumer(kafka: dict[str, Any], topic: str) -> KafkaConsumer:
@@ -328,6 +345,9 @@ class Reindexer:
             return
         documents, failed = enrich_articles(self.enricher, articles)
         report.enrich_failures.extend(failed)
+        if any("cluster_id" in d for d in documents):
+            carry_over_clusters(documents, previous_clusters(
+                self.client, report.old_indices, [d["id"] for d in documents]))
         now = datetime.now(UTC).isoformat()
         report.rejected.extend(sink.write([{**d, "indexed_at": now} for d in documents]))
         self.progress(f"{report.read} read, {len(documents)} indexed in this batch")

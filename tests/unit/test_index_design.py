@@ -12,7 +12,12 @@ from elasticsearch import ApiError
 
 from pipeline.models import Article
 from pipeline.models.document import build_document
-from pipeline.reindex import article_from_document, plan_target, swap_actions
+from pipeline.reindex import (
+    article_from_document,
+    carry_over_clusters,
+    plan_target,
+    swap_actions,
+)
 from pipeline.rollover import (
     ILM_POLICY_NAME,
     RolloverConditions,
@@ -124,3 +129,12 @@ def test_a_stored_document_gives_back_its_article() -> None:
             again.guid, again.source) == (
         article.id, article.url, article.canonical_url, "T", "S", "Body", ["Ann"],
         article.published_at, article.fetched_at, "g1", article.source)
+
+
+def test_reindex_keeps_the_cluster_an_article_had() -> None:
+    documents = [{"id": "a", "cluster_id": "a"}, {"id": "b", "cluster_id": "b"},
+                 {"id": "c"}]
+    carry_over_clusters(documents, {"a": "x", "c": "y"})
+    # a: its old cluster; b: new to the index, its own; c: no such field in this schema
+    assert documents == [{"id": "a", "cluster_id": "x"}, {"id": "b", "cluster_id": "b"},
+                         {"id": "c"}]
