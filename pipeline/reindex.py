@@ -168,12 +168,15 @@ def end_offsets(consumer: KafkaConsumer, topic: str) -> Offsets:
 
 
 def read_topic(consumer: KafkaConsumer, topic: str, start: Offsets | None, stop: Offsets,
-               batch_size: int) -> Iterator[list[bytes]]:
+               batch_size: int, idle_timeout_s: float = 60.0) -> Iterator[list[bytes]]:
     """Message values from ``start`` (None: the beginning) up to ``stop`` (exclusive), in
-    batches."""
+    batches. Fails when the topic yields nothing for ``idle_timeout_s`` before the stop
+    offsets (broker gone)."""
+    import time
+
     from kafka import TopicPartition
 
-    pending: set[int] = set()
+    pending: dict[int, TopicPartition] = {}
     for partition, end in stop.items():
         tp = TopicPartition(topic, partition)
         if start is None:
@@ -181,15 +184,21 @@ def read_topic(consumer: KafkaConsumer, topic: str, start: Offsets | None, stop:
         else:
             consumer.seek(tp, start.get(partition, 0))
         if consumer.position(tp) < end:
-            pending.add(partition)
+            pending[partition] = tp
     batch: list[bytes] = []
+    last_progress = time.monotonic()
     while pending:
         for tp, records in consumer.poll(timeout_ms=1000, max_records=batch_size).items():
-            for record in records:
-                if tp.partition in pending and record.offset < stop[tp.partition]:
-                    batch.append(record.value)
-            if consumer.position(tp) >= stop[tp.partition]:
-                pending.discard(tp.partition)
+            batch.extend(r.value for r in records
+                         if tp.partition in pending and r.offset < stop[tp.partition])
+            last_progress = time.monotonic()
+        # positions also move past gaps (transaction markers, deleted segments)
+        for partition, tp in list(pending.items()):
+            if consumer.position(tp) >= stop[partition]:
+                del pending[partition]
+        if pending and time.monotonic() - last_progress > idle_timeout_s:
+            raise ReindexError(f"{topic}: no messages for {idle_timeout_s:.0f}s before the "
+                               f"end offsets {stop} (is Kafka reachable?)")
         if len(batch) >= batch_size or (not pending and batch):
             yield batch
             batch = []

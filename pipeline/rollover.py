@@ -92,9 +92,16 @@ def detect_lifecycle_mode(client: Elasticsearch) -> LifecycleMode:
     """``ilm`` when the cluster answers the ILM status API, else ``rollover-api``."""
     try:
         client.ilm.get_status()
-    except (ApiError, TransportError) as exc:
-        log.info("no index lifecycle management on this cluster (%s): rollover via API",
-                 str(exc)[:120])
+    except ApiError as exc:
+        if exc.meta.status in (401, 403):
+            log.warning("not allowed to read the ILM status (%s): assuming no ILM, roll "
+                        "over with `pipeline rollover`", exc.meta.status)
+        else:
+            log.info("no index lifecycle management on this cluster (%s): rollover via "
+                     "API", str(exc)[:120])
+        return "rollover-api"
+    except TransportError as exc:
+        log.info("cannot ask for the ILM status (%s): rollover via API", str(exc)[:120])
         return "rollover-api"
     return "ilm"
 

@@ -206,3 +206,28 @@ def test_trending_windows() -> None:
                                        "lt": "2024-06-19T12:00:00+00:00"}}
     with pytest.raises(ValueError, match="field must be"):
         build_trending_body("keywords", timedelta(hours=1), 5, now, aliases=ALIASES)
+
+
+def test_rendering_escapes_text_and_marks_matches() -> None:
+    from pipeline.display import console, print_search_result, print_trending
+    from pipeline.search import Hit, SearchResult, Trending, TrendingRow
+
+    hit = Hit(id="1", score=1.0, title="[red]not markup[/red]", source="s.example",
+              published_at="2024-06-19T08:00:00+00:00", language="en", persons=["A"],
+              locations=[], organizations=[], topics=["politics"], url="https://s/1",
+              highlights={"body": ["said <em>Putin</em> on [Monday]"]})
+    with console.capture() as captured:
+        print_search_result(SearchResult(total=31, hits=[hit], page=2, size=1, clusters=7))
+    text = captured.get()
+    assert "[red]not markup[/red]" in text and "Putin" in text and "[Monday]" in text
+    assert "<em>" not in text
+    assert "31 matching articles; showing 2-2 (page 2); 7 distinct stories" in text
+
+    trend = Trending("persons", timedelta(hours=24), datetime(2024, 6, 20, tzinfo=UTC),
+                     datetime(2024, 6, 21, tzinfo=UTC), 12,
+                     [TrendingRow("A", 4, 2), TrendingRow("B", 3, 0), TrendingRow("C", 1, 2)])
+    with console.capture() as captured:
+        print_trending(trend)
+    text = captured.get()
+    assert "+100%" in text and "new" in text and "-50%" in text
+    assert "12 articles published in the window" in text
