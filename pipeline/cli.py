@@ -300,6 +300,18 @@ def _filters(person: tuple[str, ...], org: tuple[str, ...], location: tuple[str,
                          until.replace(tzinfo=UTC) if until else None)
 
 
+def _es_reason(exc: Exception) -> str:
+    """The innermost reason Elasticsearch gave, without the client's envelope."""
+    info = getattr(exc, "info", None)
+    error = info.get("error") if isinstance(info, dict) else None
+    while isinstance(error, dict):
+        caused = error.get("caused_by") or next(iter(error.get("root_cause") or []), None)
+        if not isinstance(caused, dict) or caused == error:
+            return str(error.get("reason", exc))
+        error = caused
+    return str(exc)
+
+
 def _filter_options(command: Any) -> Any:
     options = [
         click.option("--person", multiple=True,
@@ -339,7 +351,7 @@ def search_cmd(ctx: click.Context, query: str, person: tuple[str, ...], org: tup
     matched under any spelling the alias table knows ("U.S." = "United States")."""
     from dataclasses import asdict
 
-    from elasticsearch import Elasticsearch
+    from elasticsearch import ApiError, Elasticsearch
 
     from pipeline.display import print_search_result
     from pipeline.search import SearchRequest, run_search
@@ -353,7 +365,11 @@ def search_cmd(ctx: click.Context, query: str, person: tuple[str, ...], org: tup
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     with Elasticsearch(**settings.es_client_kwargs()) as client:
-        result = run_search(client, settings.es_index, request)
+        try:
+            result = run_search(client, settings.es_index, request)
+        except ApiError as exc:  # e.g. --collapse on an index without cluster_id
+            raise click.ClickException(f"Elasticsearch refused the search: "
+                                       f"{_es_reason(exc)}") from exc
     if as_json:
         for hit in result.hits:
             click.echo(json.dumps(asdict(hit), ensure_ascii=False))
@@ -377,7 +393,7 @@ def trending_cmd(ctx: click.Context, window: str, field_name: str, top: int,
                  since: datetime | None, until: datetime | None, as_json: bool) -> None:
     """Top persons / organisations / locations / topics published in the last WINDOW,
     with their count in the window before it."""
-    from elasticsearch import Elasticsearch
+    from elasticsearch import ApiError, Elasticsearch
 
     from pipeline.display import print_trending
     from pipeline.search import parse_window, trending
@@ -389,7 +405,12 @@ def trending_cmd(ctx: click.Context, window: str, field_name: str, top: int,
     settings = _settings(ctx)
     filters = _filters(person, org, location, topic, source, language, since, until)
     with Elasticsearch(**settings.es_client_kwargs()) as client:
-        trend = trending(client, settings.es_index, field_name, span, top, filters=filters)
+        try:
+            trend = trending(client, settings.es_index, field_name, span, top,
+                             filters=filters)
+        except ApiError as exc:
+            raise click.ClickException(f"Elasticsearch refused the query: "
+                                       f"{_es_reason(exc)}") from exc
     if as_json:
         click.echo(json.dumps({"field": trend.field, "since": trend.since.isoformat(),
                                "until": trend.until.isoformat(), "articles": trend.articles,
