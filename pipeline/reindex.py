@@ -212,7 +212,8 @@ class Reindexer:
     def __init__(self, client: Elasticsearch, alias: str, source: Source, *,
                  kafka: dict[str, Any] | None = None, raw_topic: str | None = None,
                  enricher_factory: Callable[[], Enricher] | None = None,
-                 batch_size: int = 64, progress: Callable[[str], None] = log.info) -> None:
+                 batch_size: int = 64, progress: Callable[[str], None] = log.info,
+                 clock_skew: timedelta = timedelta(minutes=1)) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}")
         if source == "topic" and (kafka is None or raw_topic is None):
@@ -224,6 +225,9 @@ class Reindexer:
         self.raw_topic = raw_topic or ""
         self.batch_size = batch_size
         self.progress = progress
+        # index/copy catch-ups look back this much further: the job's workers stamp
+        # indexed_at with their own clocks
+        self.clock_skew = clock_skew
         self._enricher_factory = enricher_factory
         self._enricher: Enricher | None = None
 
@@ -301,13 +305,12 @@ class Reindexer:
     def _catch_up(self, report: ReindexReport, sink: ElasticsearchSink,
                   consumer: KafkaConsumer | None, position: Offsets | None,
                   since: datetime) -> tuple[Offsets | None, datetime]:
-        # Clocks of the job's workers and ours differ a little: look back a minute more.
         started = datetime.now(UTC)
         if consumer is not None:
             stop = end_offsets(consumer, self.raw_topic)
             self._replay_topic(report, sink, consumer, position, stop)
             return stop, started
-        window_start = since - timedelta(minutes=1)
+        window_start = since - self.clock_skew
         if self.source == "copy":
             self._copy(report, window_start)
         else:
