@@ -122,6 +122,7 @@ class AliasSetup:
     lifecycle: LifecycleMode
     created: bool = False
     migrated_documents: int | None = None  # set when a legacy index was migrated
+    mapping_conflicts: tuple[str, ...] = ()  # generations the new mapping could not reach
 
     def describe(self) -> str:
         how = ("ILM policy " + ILM_POLICY_NAME if self.lifecycle == "ilm"
@@ -133,6 +134,10 @@ class AliasSetup:
         if self.migrated_documents is not None:
             text += (f"; migrated {self.migrated_documents} documents from the old index "
                      f"{self.alias}")
+        if self.mapping_conflicts:
+            text += (f"; WARNING: the template's mapping conflicts with "
+                     f"{', '.join(self.mapping_conflicts)} (a field changed type or "
+                     "analyzer): run `pipeline reindex --from copy`")
         return text
 
 
@@ -187,9 +192,33 @@ def ensure_write_alias(client: Elasticsearch, alias: str, template_path: Path = 
     elif state == "legacy-index":
         migrated = migrate_legacy_index(client, alias)
     indices = alias_indices(client, alias)
+    conflicts = () if created else update_mappings(client, sorted(indices), template)
     return AliasSetup(alias=alias, write_index=write_index(client, alias) or "",
                       generations=sorted(indices), lifecycle=lifecycle, created=created,
-                      migrated_documents=migrated)
+                      migrated_documents=migrated, mapping_conflicts=conflicts)
+
+
+def update_mappings(client: Elasticsearch, indices: list[str],
+                    template: dict[str, Any]) -> tuple[str, ...]:
+    """Add the template's new fields to existing generations. A template only shapes
+    indices created after it, and with ``dynamic: strict`` the write index would reject
+    every document carrying a field added by an upgrade; readers need the fields too
+    (sorting or collapsing on a field unmapped in one generation fails). Additions are
+    always accepted; a changed type or analyzer is not: those generations are returned
+    (a reindex applies the change)."""
+    mappings = template["template"].get("mappings", {})
+    conflicts = []
+    for index in indices:
+        try:
+            client.indices.put_mapping(index=index, properties=mappings.get("properties", {}))
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            log.warning("mapping of %s cannot take the template's: %s", index,
+                        _error_text(exc.info.get("error") if isinstance(exc.info, dict)
+                                    else exc))
+            conflicts.append(index)
+    return tuple(conflicts)
 
 
 def migrate_legacy_index(client: Elasticsearch, alias: str) -> int:

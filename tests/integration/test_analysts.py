@@ -4,9 +4,11 @@ trending, and reindex with an atomic alias swap (no loss, no duplicates)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +38,7 @@ from pipeline.search import (
 from pipeline.settings import Settings
 from pipeline.sinks.elasticsearch import (
     TEMPLATE_NAME,
+    TEMPLATE_PATH,
     ElasticsearchSink,
     ensure_write_alias,
 )
@@ -104,6 +107,29 @@ def test_write_alias_rollover_and_template_on_every_generation(
     assert result.exit_code == 0 and generation_name(alias, 3) in result.output
     assert es.indices.get_alias(name=alias)[generation_name(alias, 3)]["aliases"][alias][
         "is_write_index"]
+
+
+def test_an_upgraded_template_reaches_existing_generations(
+        es: Elasticsearch, alias: str, tmp_path: Path) -> None:
+    ensure_write_alias(es, alias)
+    template = json.loads(TEMPLATE_PATH.read_text())
+    properties = template["template"]["mappings"]["properties"]
+    properties["added_by_upgrade"] = {"type": "keyword"}
+    upgraded = tmp_path / "articles-index-template.json"
+    upgraded.write_text(json.dumps(template))
+    setup = ensure_write_alias(es, alias, upgraded)
+    assert setup.mapping_conflicts == ()
+    first = generation_name(alias, 1)
+    assert "added_by_upgrade" in es.indices.get_mapping(index=first)[first]["mappings"][
+        "properties"]
+    # the strict write index now takes the new field
+    assert ElasticsearchSink(es, alias).write([{"id": "n", "added_by_upgrade": "x"}]) == []
+
+    properties["source"] = {"type": "text"}  # a type change: only a reindex applies it
+    upgraded.write_text(json.dumps(template))
+    conflicted = ensure_write_alias(es, alias, upgraded)
+    assert conflicted.mapping_conflicts == (first,)
+    assert "pipeline reindex --from copy" in conflicted.describe()
 
 
 def test_sink_requiring_an_alias_does_not_create_an_index(es: Elasticsearch,
