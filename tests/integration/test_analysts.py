@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from elasticsearch import Elasticsearch
+from kafka import KafkaAdminClient
 
 from pipeline.cli import cli
 from pipeline.enrichment import Enricher
@@ -316,10 +317,15 @@ def _index_like_the_job(es: Elasticsearch, index: str, enricher: Enricher,
 
 
 @pytest.fixture()
-def reindex_settings(settings: Settings, alias: str) -> Settings:
+def reindex_settings(settings: Settings, alias: str) -> Iterator[Settings]:
     own = settings.with_overrides(raw_topic=f"an-{uuid.uuid4().hex[:6]}.raw", es_index=alias)
     ensure_topics(own)
-    return own
+    yield own
+    admin = KafkaAdminClient(**own.kafka_client_kwargs())
+    try:
+        admin.delete_topics([own.raw_topic])
+    finally:
+        admin.close()
 
 
 def test_reindex_from_the_topic_swaps_the_alias_without_loss_or_duplicates(

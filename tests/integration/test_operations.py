@@ -109,6 +109,8 @@ def test_setup_replaces_a_legacy_template(settings: Settings, es: object) -> Non
         assert client.indices.exists_alias(name=own.es_index)
     finally:
         drop_generations(client, own.es_index)
+        client.options(ignore_status=404).indices.delete_index_template(
+            name=f"newspipe-articles.{own.es_index}")
         client.close()
 
 
@@ -131,4 +133,6 @@ def test_setup_and_doctor_say_how_the_alias_rolls_over(settings: Settings, es: o
         assert "pipeline rollover" in output
     finally:
         drop_generations(client, own.es_index)
+        client.options(ignore_status=404).indices.delete_index_template(
+            name=f"newspipe-articles.{own.es_index}")
         client.close()
