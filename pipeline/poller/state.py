@@ -61,6 +61,17 @@ class FeedState:
     # Dedup: newest last
     seen_ids: list[str] = field(default_factory=list)
     version: int = STATE_VERSION
+    # --- added by the polling engine (issue 3) ---
+    # The URL actually polled once a permanent redirect was confirmed (None = ``url``).
+    current_url: str | None = None
+    first_polled_at: float | None = None
+    last_status: str | None = None  # ok | not_modified | error | retired
+    last_http_status: int | None = None
+    # The feed's own hint (<ttl>, sy:updatePeriod) in seconds; kept because an unchanged
+    # body is not parsed again.
+    publisher_interval_s: float | None = None
+    # article id -> the item's <updated> time when first/last sent, to re-send updates.
+    item_versions: dict[str, float] = field(default_factory=dict)
 
     @property
     def validators(self) -> Validators:
@@ -69,7 +80,10 @@ class FeedState:
     def remember(self, ids: list[str]) -> None:
         known = set(self.seen_ids)
         self.seen_ids.extend(i for i in ids if i not in known)
+        dropped = self.seen_ids[:-MAX_SEEN_PER_FEED]
         del self.seen_ids[:-MAX_SEEN_PER_FEED]
+        for old in dropped:
+            self.item_versions.pop(old, None)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
