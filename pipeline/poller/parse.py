@@ -120,7 +120,7 @@ def parse_feed(body: bytes, feed_url: str, fetched_at: datetime,
             continue
         seen.add(article.id)
         result.articles.append(article)
-        updated = _struct_to_epoch(entry.get("updated_parsed"))
+        updated = _struct_to_epoch(_updated_parsed(entry))
         if updated is not None:
             result.versions[article.id] = min(updated, fetched_at.timestamp())
     return result
@@ -150,7 +150,7 @@ def _entry_to_article(entry: Any, feed_url: str, feed_title: str, language: str 
         notes["truncated_field"] += 1
     if not title and not summary:
         raise ItemSkipped("empty_item", "neither title nor summary")
-    published = _struct_to_epoch(entry.get("published_parsed") or entry.get("updated_parsed")
+    published = _struct_to_epoch(entry.get("published_parsed") or _updated_parsed(entry)
                                  or entry.get("created_parsed"))
     published_at = None
     if published is not None:
@@ -201,6 +201,12 @@ def _best_content(entry: Any) -> str:
     """The longest full-content body (content:encoded / atom:content), else ''."""
     bodies = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
     return max(bodies, key=len) if bodies else ""
+
+
+def _updated_parsed(entry: Any) -> Any:
+    # dict.get: FeedParserDict.get("updated_parsed") falls back to published_parsed (with a
+    # DeprecationWarning), which would make every dated item look "updated".
+    return dict.get(entry, "updated_parsed")
 
 
 def _truncate(text: str, limit: int) -> tuple[str, bool]:
