@@ -111,9 +111,17 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
                 raise BlockedAddressError(host, address, why)
         if not addresses:
             raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
-        return await self.inner.connect_tcp(addresses[0], port, timeout=timeout,
-                                            local_address=local_address,
-                                            socket_options=socket_options)
+        # Try the checked addresses in the resolver's order (e.g. ::1 then 127.0.0.1).
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(address, port, timeout=timeout,
+                                                    local_address=local_address,
+                                                    socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None,
