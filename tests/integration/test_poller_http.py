@@ -17,7 +17,7 @@ from typing import Any
 
 import brotli
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.kafka.producer import ArticlePublisher
 from pipeline.kafka.topics import ensure_topics
@@ -48,12 +48,23 @@ def server() -> Iterator[RecordingServer]:
         yield running
 
 
-def topic_keys(settings: Settings) -> list[str]:
-    consumer = KafkaConsumer(settings.raw_topic, **settings.kafka_client_kwargs(),
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             group_id=None, consumer_timeout_ms=3000)
+def topic_keys(settings: Settings, timeout_s: float = 60) -> list[str]:
+    """Every key on the topic: read each partition up to its current end offset."""
+    consumer = KafkaConsumer(**settings.kafka_client_kwargs(), enable_auto_commit=False,
+                             group_id=None)
     try:
-        return [message.key.decode() for message in consumer]
+        partitions = [TopicPartition(settings.raw_topic, p)
+                      for p in sorted(consumer.partitions_for_topic(settings.raw_topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        keys: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            assert time.monotonic() < deadline, "topic not readable to its end"
+            for records in consumer.poll(timeout_ms=500).values():
+                keys.extend(record.key.decode() for record in records)
+        return keys
     finally:
         consumer.close()
 
