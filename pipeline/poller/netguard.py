@@ -2,32 +2,31 @@
 
 A feed list is operator input, but feed *redirects* and article links are publisher input:
 without a guard, ``Location: http://169.254.169.254/`` would make the poller read a cloud
-metadata service. The check lives in the connect step, not in a URL pre-check:
-:class:`GuardedNetworkBackend` resolves the host once, refuses the connection if any
-resolved address is not allowed, and then connects to the checked IP itself. Because
-httpcore hands the hostname separately to the TLS layer (SNI and certificate check use the
-name, the socket uses the IP), nothing re-resolves the name between check and connect, so a
-DNS-rebinding answer cannot slip in. Every redirect hop and every pooled connection goes
-through this path. Environment proxies are disabled (``trust_env=False``) for the same
-reason: a proxy would do its own resolution.
+metadata service. The check sits where the address is chosen, not in a URL pre-check:
+the HTTP client (aiohttp) asks :class:`GuardedResolver` for a host's addresses and
+connects to exactly the addresses it returns, so the check and the connection use the
+same answer and a DNS-rebinding reply between "check" and "connect" cannot slip in (TLS
+still verifies the host *name*). The resolver refuses the host if any answer is not
+allowed. IP-literal hosts never reach a resolver, so the fetcher checks those itself
+(:meth:`AddressPolicy.refusal`) before every request, redirect hops included.
+Environment proxies are not used (a proxy would resolve names itself).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import httpcore
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class BlockedAddressError(httpcore.ConnectError):
+class BlockedAddressError(OSError):
     """The host resolves to an address the operator has not allowed."""
 
     def __init__(self, host: str, address: str, why: str):
@@ -77,57 +76,26 @@ def non_public_kind(ip: IPAddress) -> str | None:
     return None
 
 
-async def resolve(host: str, port: int, timeout: float | None) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await asyncio.wait_for(
-        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-    # getaddrinfo returns each address once per protocol; keep the resolver's order.
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver: resolve with the system resolver, refuse forbidden answers."""
 
-
-class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Resolve, check every address, connect to the first one (the checked IP)."""
-
-    def __init__(self, policy: AddressPolicy, inner: httpcore.AsyncNetworkBackend | None = None):
+    def __init__(self, policy: AddressPolicy):
         self.policy = policy
-        self.inner = inner or httpcore.AnyIOBackend()
+        self.inner: ThreadedResolver | None = None  # needs the running loop
 
-    async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await resolve(host, port, timeout)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if self.inner is None:
+            self.inner = ThreadedResolver()
+        answers = await self.inner.resolve(host, port, family)
         # Refuse if *any* answer is forbidden: a name that mixes public and private
         # answers is either misconfigured or an attack, and round-robin must not decide.
-        for address in addresses:
-            why = self.policy.refusal(address)
+        for answer in answers:
+            why = self.policy.refusal(answer["host"])
             if why is not None:
-                raise BlockedAddressError(host, address, why)
-        if not addresses:
-            raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
-        # Try the checked addresses in the resolver's order (e.g. ::1 then 127.0.0.1).
-        last_error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self.inner.connect_tcp(address, port, timeout=timeout,
-                                                    local_address=local_address,
-                                                    socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
+                raise BlockedAddressError(host, answer["host"], why)
+        return answers
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not allowed for feeds")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    async def close(self) -> None:
+        if self.inner is not None:
+            await self.inner.close()

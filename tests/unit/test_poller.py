@@ -13,7 +13,7 @@ import pytest
 from pipeline.kafka.producer import PublishError
 from pipeline.models import Article
 from pipeline.poller.feeds import FeedSource
-from pipeline.poller.fetch import Fetcher, FetchPolicy
+from pipeline.poller.fetch import Fetcher, FetchPolicy, RawResponse, Transport
 from pipeline.poller.poller import AsyncPoller, PollPolicy, PollReport
 from pipeline.poller.sample_server import SAMPLE_FEEDS_DIR
 from pipeline.poller.schedule import SchedulePolicy
@@ -44,6 +44,16 @@ def serve_samples(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=body, headers={"etag": '"v1"'})
 
 
+def via(handler: Callable[[httpx.Request], httpx.Response]) -> Transport:
+    """An in-process transport from an httpx-style handler (request in, response out)."""
+    async def transport(url: str, headers: dict[str, str]) -> RawResponse:
+        response = handler(httpx.Request("GET", url, headers=headers))
+        return RawResponse(response.status_code,
+                           {k.lower(): v for k, v in response.headers.items()},
+                           response.content)
+    return transport
+
+
 class SyncPoller:
     """Runs one pass of the async engine per call, the way the CLI does."""
 
@@ -62,7 +72,7 @@ class SyncPoller:
     def poll(self, feeds: list[FeedSource], force: bool = True) -> PollReport:
         async def run() -> PollReport:
             policy = FetchPolicy(max_bytes=self.max_bytes, per_host_interval_s=0)
-            async with Fetcher(policy, transport=httpx.MockTransport(self.handler)) as fetcher:
+            async with Fetcher(policy, transport=via(self.handler)) as fetcher:
                 poller = AsyncPoller(fetcher, self.publisher, self.store,
                                      PollPolicy(schedule=self.schedule),
                                      clock=self.clock or __import__("time").time,

@@ -2,11 +2,10 @@
 
 import asyncio
 
-import httpx
 import pytest
 
-from pipeline.poller.fetch import Fetcher, FetchError, FetchPolicy
-from pipeline.poller.netguard import AddressPolicy, BlockedAddressError, GuardedNetworkBackend
+from pipeline.poller.fetch import Fetcher, FetchError, FetchPolicy, RawResponse, Transport
+from pipeline.poller.netguard import AddressPolicy, BlockedAddressError, GuardedResolver
 
 DEFAULT = AddressPolicy()
 
@@ -34,36 +33,39 @@ def test_operator_can_allow_ranges_or_everything() -> None:
     assert AddressPolicy.from_strings(True, []).refusal("10.0.0.1") is None
 
 
-def test_connect_step_refuses_a_name_that_resolves_to_loopback() -> None:
-    backend = GuardedNetworkBackend(DEFAULT)
+def test_resolver_refuses_a_name_that_resolves_to_loopback() -> None:
     with pytest.raises(BlockedAddressError, match="loopback"):
-        asyncio.run(backend.connect_tcp("localhost", 80, timeout=5))
+        asyncio.run(GuardedResolver(DEFAULT).resolve("localhost", 80))
 
 
-def test_fetch_of_a_loopback_url_fails_with_blocked_address_class() -> None:
+def test_resolver_passes_allowed_answers_through() -> None:
+    allowed = GuardedResolver(AddressPolicy.from_strings(False, ["127.0.0.0/8", "::1/128"]))
+    answers = asyncio.run(allowed.resolve("localhost", 80))
+    assert answers and all(a["port"] == 80 for a in answers)
+
+
+def fetch_error(url: str, transport: Transport | None = None) -> FetchError:
     async def fetch() -> None:
-        async with Fetcher(FetchPolicy()) as fetcher:
-            await fetcher.fetch("http://127.0.0.1:9/feed")
+        async with Fetcher(FetchPolicy(), transport=transport) as fetcher:
+            await fetcher.fetch(url)
     with pytest.raises(FetchError) as caught:
         asyncio.run(fetch())
-    assert caught.value.reason_class == "blocked_address"
+    return caught.value
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/feed", "http://[::1]/feed",
+                                 "http://localhost:9/feed", "http://10.0.0.8/feed"])
+def test_fetching_a_forbidden_host_fails_with_blocked_address(url: str) -> None:
+    error = fetch_error(url)
+    assert error.reason_class == "blocked_address", error.reason
 
 
 def test_redirect_hops_are_checked_too() -> None:
     """A public feed redirecting to the metadata service: the hop is refused."""
-    class PublicThenMetadata(httpx.AsyncBaseTransport):
-        def __init__(self) -> None:
-            self.inner = Fetcher(FetchPolicy()).client._transport
+    async def public_then_metadata(url: str, headers: dict[str, str]) -> RawResponse:
+        assert "169.254" not in url, "the forbidden hop must never be requested"
+        return RawResponse(302, {"location": "http://169.254.169.254/latest/meta-data"})
 
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.host == "public.test":
-                return httpx.Response(302, headers={"location": "http://169.254.169.254/x"})
-            return await self.inner.handle_async_request(request)
-
-    async def fetch() -> None:
-        async with Fetcher(FetchPolicy(), transport=PublicThenMetadata()) as fetcher:
-            await fetcher.fetch("http://public.test/feed")
-    with pytest.raises(FetchError) as caught:
-        asyncio.run(fetch())
-    assert caught.value.reason_class == "blocked_address"
-    assert "link-local" in caught.value.reason
+    error = fetch_error("http://public.test/feed", public_then_metadata)
+    assert error.reason_class == "blocked_address"
+    assert "link-local" in error.reason
