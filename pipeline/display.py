@@ -84,6 +84,9 @@ def run_poll(settings: Settings, feeds_file: Path, base_url: str | None,
 
 
 def pass_summary(report: PollReport) -> str:
-    return (f"feeds polled: {len(report.outcomes)}, failed: {len(report.failed)}, "
-            f"articles sent: {report.articles_sent} (not due yet: {report.not_due}, "
-            f"retired: {report.retired + sum(o.status == 'retired' for o in report.outcomes)})")
+    summary = (f"feeds polled: {len(report.outcomes)}, failed: {len(report.failed)}, "
+               f"articles sent: {report.articles_sent} (not due yet: {report.not_due}, "
+               f"retired: {report.retired + sum(o.status == 'retired' for o in report.outcomes)})")
+    if report.not_due and not report.outcomes:
+        summary += "; nothing was due (--force polls every feed now)"
+    return summary
