@@ -182,6 +182,8 @@ class AsyncPoller:
             if self._publishing:  # let started publishes finish and be recorded
                 await asyncio.wait(set(self._publishing))
             self.store.flush()
+        order = {feed.url: position for position, feed in enumerate(due)}
+        report.outcomes.sort(key=lambda outcome: order.get(outcome.url, len(order)))
         return report
 
     async def run_forever(self, feeds: Callable[[], Sequence[FeedSource]],

@@ -13,7 +13,14 @@ import pytest
 from pipeline.kafka.producer import PublishError
 from pipeline.models import Article
 from pipeline.poller.feeds import FeedSource
-from pipeline.poller.fetch import Fetcher, FetchPolicy, RawResponse, Transport
+from pipeline.poller.fetch import (
+    Fetcher,
+    FetchError,
+    FetchPolicy,
+    FetchResult,
+    RawResponse,
+    Transport,
+)
 from pipeline.poller.poller import AsyncPoller, PollPolicy, PollReport
 from pipeline.poller.sample_server import SAMPLE_FEEDS_DIR
 from pipeline.poller.schedule import SchedulePolicy
@@ -243,3 +250,40 @@ def test_failures_back_off_and_then_retire(tmp_path: Path) -> None:
     state = poller.store.get(FEEDS[0].url)
     assert state.retired and state.retired_reason == "4 consecutive failures"
     assert state.last_error_class == "http_500"
+
+
+def fetch_with(transport: Transport, url: str = "http://feeds.test/a", **policy: object
+               ) -> object:
+    async def run() -> object:
+        async with Fetcher(FetchPolicy(per_host_interval_s=0, **policy),  # type: ignore[arg-type]
+                           transport=transport) as fetcher:
+            return await fetcher.fetch(url)
+    return asyncio.run(run())
+
+
+def test_redirect_chains_are_bounded_and_recorded() -> None:
+    async def endless(url: str, headers: dict[str, str]) -> RawResponse:
+        return RawResponse(307, {"location": url + "x"})
+
+    with pytest.raises(FetchError) as caught:
+        fetch_with(endless, max_redirects=3)
+    assert caught.value.reason_class == "too_many_redirects"
+
+    async def to_ftp(url: str, headers: dict[str, str]) -> RawResponse:
+        return RawResponse(301, {"location": "ftp://files.test/feed"})
+
+    with pytest.raises(FetchError) as caught:
+        fetch_with(to_ftp)
+    assert caught.value.reason_class == "bad_redirect"
+
+    async def moved_then_ok(url: str, headers: dict[str, str]) -> RawResponse:
+        if url.endswith("/a"):
+            return RawResponse(308, {"location": "/b"})
+        return RawResponse(200, {"etag": '"e"'}, b"<rss/>")
+
+    result = fetch_with(moved_then_ok)
+    assert isinstance(result, FetchResult)
+    assert result.final_url == "http://feeds.test/b"
+    assert [(h.status, h.location, h.permanent) for h in result.redirects] == [
+        (308, "http://feeds.test/b", True)]
+    assert result.validators.etag == '"e"'
