@@ -8,8 +8,8 @@ the Kafka-backed registry are interchangeable.
 Delivery: items are marked as seen only after Kafka acknowledged them, so a crash or a
 broker outage loses nothing. A publish that has started is always finished and recorded,
 even when the pass is cancelled (SIGTERM, Ctrl-C), before the state is flushed; so a
-graceful stop neither loses nor repeats items. After a hard kill, at most the items of the
-last ``flush_interval_s`` seconds are sent again, and the id-keyed sink absorbs them.
+graceful stop neither loses nor repeats items. After a hard kill, items produced since the
+last state write (every ``flush_interval_s`` or so) are sent again; the id-keyed sink absorbs them.
 
 Updated items: an item already sent is sent again (same id, so the sink overwrites its
 document) only when its ``<updated>``/``atom:updated`` time is later than the one recorded
