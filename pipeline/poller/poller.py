@@ -241,11 +241,13 @@ class AsyncPoller:
         try:
             fetched = await self.fetcher.fetch(state.current_url or feed.url, state.validators)
         except FetchError as exc:
-            return self._failed(feed, state, now, exc.reason, exc.reason_class)
+            return self._failed(feed, state, self.clock(), exc.reason, exc.reason_class)
         FETCH_SECONDS.observe(fetched.elapsed_s)
         BYTES_RECEIVED.inc(fetched.bytes_received)
         moved_to = self._track_redirects(feed, state, fetched)
-        outcome = await self._handle_response(feed, state, now, fetched)
+        # Delays (Retry-After, max-age) count from when the answer came, not from the
+        # request: a slow response must not make the next poll early.
+        outcome = await self._handle_response(feed, state, self.clock(), fetched)
         outcome.moved_to = moved_to
         outcome.http_status = fetched.status
         outcome.bytes_received = fetched.bytes_received

@@ -187,6 +187,9 @@ def test_429_with_http_date_retry_after(server: RecordingServer, harness: Harnes
     assert len(server.hits("/limited.rss")) == 1
 
 
+SPACING, SLACK = 0.8, 0.25
+
+
 def test_per_host_spacing_holds_and_other_hosts_are_not_held_up(
         topic_settings: Settings, tmp_path: Path) -> None:
     with RecordingServer("127.0.0.1") as one, RecordingServer("127.0.0.2") as two:
@@ -194,7 +197,7 @@ def test_per_host_spacing_holds_and_other_hosts_are_not_held_up(
                  for i in range(5)]
         feeds += [FeedSource(two.route(f"/h2-{i}.rss", Reply(200, rss(f"h2-{i}"))))
                   for i in range(5)]
-        harness = Harness(topic_settings, tmp_path / "s.json", per_host_interval_s=0.3,
+        harness = Harness(topic_settings, tmp_path / "s.json", per_host_interval_s=SPACING,
                           per_host_concurrency=2, concurrency=10)
         try:
             report = harness.poll(feeds)
@@ -205,7 +208,10 @@ def test_per_host_spacing_holds_and_other_hosts_are_not_held_up(
             starts = sorted(r.at for r in host.requests)
             assert len(starts) == 5
             gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-            assert min(gaps) >= 0.3 - 0.03, gaps
+            # Spacing is between request starts; the server sees arrivals, which also carry
+            # connection setup (first request) and thread scheduling on a busy machine.
+            assert starts[-1] - starts[0] >= 4 * SPACING - SLACK, gaps
+            assert min(gaps) >= SPACING - SLACK, gaps
         # The two hosts were polled side by side, not one after the other.
         assert min(r.at for r in two.requests) < max(r.at for r in one.requests)
 
