@@ -181,26 +181,69 @@ def doctor_cmd(ctx: click.Context) -> None:
               help="Feed list (YAML or OPML). Default: the configured feeds file.")
 @click.option("--base-url", help="Value for {base_url} placeholders in the feed list.")
 @click.option("--every", type=float, default=None,
-              help="Keep polling: seconds between passes (default: poll once and exit).")
+              help="Keep polling: a pass over the due feeds every S seconds.")
+@click.option("--forever", is_flag=True,
+              help="Keep polling, sleeping until the next feed is due (adaptive schedule).")
+@click.option("--force", is_flag=True,
+              help="Poll every feed now, ignoring the schedule (retired feeds stay retired).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics.")
 @click.option("--shard", "shard_spec", metavar="K/N",
               help="Run as poller K of N: poll only the feeds whose URL hashes to K.")
 @click.pass_context
 def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None,
-             every: float | None, metrics_port: int | None, shard_spec: str | None) -> None:
-    """Poll every feed and publish new items to the raw topic (once, or --every N s)."""
+             every: float | None, forever: bool, force: bool, metrics_port: int | None,
+             shard_spec: str | None) -> None:
+    """Poll the feeds that are due and publish new items to the raw topic.
+
+    Once by default (exit code 1 if every polled feed failed); --every S or --forever keep
+    going until SIGTERM/Ctrl-C, which finishes in-flight publishes and saves the state.
+    """
     import time
 
     from pipeline.observability import serve_metrics
 
     settings = _settings(ctx)
     serve_metrics(metrics_port)
+    feeds_path = feeds_file or settings.feeds_file
+    if forever:
+        _poll_forever(settings, feeds_path, base_url, shard_spec)
+        return
     while True:
         started = time.monotonic()
-        report = run_poll(settings, feeds_file or settings.feeds_file, base_url, shard_spec)
+        report = run_poll(settings, feeds_path, base_url, shard_spec, force=force)
         if every is None:
-            sys.exit(0 if report.outcomes and len(report.failed) < len(report.outcomes) else 1)
+            sys.exit(1 if report.outcomes and len(report.failed) == len(report.outcomes)
+                     else 0)
         time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
+def _poll_forever(settings: Settings, feeds_path: Path, base_url: str | None,
+                  shard_spec: str | None) -> None:
+    import asyncio
+    import signal
+
+    from pipeline.display import pass_summary, show_failure
+    from pipeline.poller.run import load_feeds, poll_forever
+
+    feeds = load_feeds(settings, feeds_path, base_url, shard_spec)
+    console.print(f"polling {len(feeds)} feeds from {feeds_path} until stopped")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        runner = asyncio.current_task()
+        assert runner is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            # Cancel, not just stop: a pass in progress finishes its publishes, saves
+            # the state and ends now instead of after every due feed.
+            loop.add_signal_handler(signum, runner.cancel)
+        await poll_forever(settings, lambda: feeds, stop, on_feed=show_failure,
+                           on_pass=lambda report: console.print(pass_summary(report)))
+
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:
+        console.print("stopped; state saved")
 
 
 # --- the Beam job --------------------------------------------------------------------

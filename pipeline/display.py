@@ -8,6 +8,13 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from pipeline.poller.poller import FeedOutcome, PollReport
@@ -73,17 +80,57 @@ def print_trending(trend: Trending) -> None:
     console.print(f"{trend.articles} articles published in the window")
 
 
-def _show_outcome(outcome: FeedOutcome) -> None:
+def _show_outcome(outcome: FeedOutcome) -> str:
     detail = outcome.error or f"{outcome.items} items, {outcome.new_articles} new"
+    if outcome.unchanged_body:
+        detail = "same body as last poll"
+    if outcome.moved_to:
+        detail += f" (moved to {outcome.moved_to})"
     colour = {"ok": "green", "not_modified": "cyan"}.get(outcome.status, "red")
-    console.print(f"  [{colour}]{outcome.status:>12}[/] {outcome.url}  {detail}")
+    return f"  [{colour}]{outcome.status:>12}[/] {outcome.url}  {detail}"
+
+
+def show_failure(outcome: FeedOutcome) -> None:
+    if outcome.status in ("error", "retired") or outcome.moved_to:
+        console.print(_show_outcome(outcome))
+
+
+# Above this many due feeds, only failures get a line of their own; the bar shows the rest.
+FEED_LINES_UP_TO = 30
 
 
 def run_poll(settings: Settings, feeds_file: Path, base_url: str | None,
-             shard_spec: str | None = None) -> PollReport:
+             shard_spec: str | None = None, force: bool = False) -> PollReport:
+    """One pass with a progress bar (feeds done/total, items produced, errors)."""
     console.print(f"polling feeds from {feeds_file}")
-    report = poll_feeds(settings, feeds_file, base_url, on_feed=_show_outcome,
-                        shard_spec=shard_spec)
-    console.print(f"feeds polled: {len(report.outcomes)}, failed: {len(report.failed)}, "
-                  f"articles sent: {report.articles_sent}")
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TextColumn("{task.fields[tally]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("feeds", total=None, tally="")
+        totals = {"due": 0, "items": 0, "errors": 0}
+
+        def on_start(due: int) -> None:
+            totals["due"] = due
+            progress.update(task, total=due)
+
+        def on_feed(outcome: FeedOutcome) -> None:
+            totals["items"] += outcome.new_articles
+            totals["errors"] += outcome.status in ("error", "retired")
+            if totals["due"] <= FEED_LINES_UP_TO or outcome.status in ("error", "retired"):
+                progress.console.print(_show_outcome(outcome))
+            progress.update(task, advance=1,
+                            tally=f"items produced {totals['items']}, errors {totals['errors']}")
+
+        report = poll_feeds(settings, feeds_file, base_url, on_feed=on_feed,
+                            shard_spec=shard_spec, force=force, on_start=on_start)
+    console.print(pass_summary(report))
     return report
+
+
+def pass_summary(report: PollReport) -> str:
+    summary = (f"feeds polled: {len(report.outcomes)}, failed: {len(report.failed)}, "
+               f"articles sent: {report.articles_sent} (not due yet: {report.not_due}, "
+               f"retired: {report.retired + sum(o.status == 'retired' for o in report.outcomes)})")
+    if report.not_due and not report.outcomes:
+        summary += "; nothing was due (--force polls every feed now)"
+    return summary

@@ -18,6 +18,22 @@ POLLS = Counter("newspipe_polls_total", "Feed polls by outcome", ["status"])
 FEED_ERRORS = Counter("newspipe_feed_errors_total", "Failed polls by reason class", ["reason"])
 ITEMS_PRODUCED = Counter("newspipe_items_produced_total", "Articles published to Kafka")
 POLL_SECONDS = Histogram("newspipe_poll_duration_seconds", "Time to poll one feed")
+# --- polling engine (issue 3) ---
+NOT_MODIFIED = Counter("newspipe_polls_not_modified_total",
+                       "Polls that found nothing new without parsing, by how",
+                       ["via"])  # http_304 | same_body
+FETCH_SECONDS = Histogram("newspipe_fetch_duration_seconds",
+                          "HTTP time of one feed fetch (all redirect hops)",
+                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+BYTES_RECEIVED = Counter("newspipe_fetch_bytes_total", "Response body bytes received (on the wire)")
+ITEMS_SKIPPED = Counter("newspipe_items_skipped_total", "Feed items dropped, by reason class",
+                        ["reason"])
+ITEMS_UPDATED = Counter("newspipe_items_updated_total",
+                        "Already-sent items re-sent because the publisher updated them")
+FEEDS_RETIRED = Counter("newspipe_feeds_retired_total", "Feeds retired, by reason class",
+                        ["reason"])
+FEEDS_MOVED = Counter("newspipe_feeds_moved_total",
+                      "Feeds moved to a new URL after confirmed permanent redirects")
 
 DECODED = Counter("newspipe_articles_decoded_total", "Raw messages decoded into Articles")
 ENRICHED = Counter("newspipe_articles_enriched_total", "Articles enriched")

@@ -78,6 +78,26 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=20.0, gt=0)
     max_feed_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
+    # --- Poller engine (issue 3: concurrency, etiquette, schedule, SSRF guard) ---
+    # Appended to the User-Agent as "(+URL)" so publishers can reach the operator.
+    poller_contact_url: str | None = None
+    poller_concurrency: int = Field(default=50, ge=1)
+    poller_per_host_concurrency: int = Field(default=2, ge=1)
+    poller_per_host_interval_s: float = Field(default=1.0, ge=0)
+    poller_connect_timeout_s: float = Field(default=10.0, gt=0)
+    poller_read_timeout_s: float = Field(default=15.0, gt=0)
+    poller_max_redirects: int = Field(default=5, ge=0)
+    poller_allow_private_networks: bool = False
+    poller_allowed_networks: list[str] = Field(default_factory=list)
+    poller_min_interval_s: float = Field(default=300.0, gt=0)
+    poller_max_interval_s: float = Field(default=86400.0, gt=0)
+    poller_default_interval_s: float = Field(default=1800.0, gt=0)
+    poller_retire_after_failures: int = Field(default=10, ge=1)
+    poller_redirect_confirmations: int = Field(default=3, ge=1)
+    poller_max_items_per_feed: int = Field(default=1000, ge=1)
+    poller_state_flush_s: float = Field(default=2.0, ge=0)
+    # --- end poller engine ---
+
     # Local state (poller memory, local stack data)
     state_dir: Path = Path.home() / ".local" / "state" / "newspipe"
     cache_dir: Path = Path.home() / ".cache" / "newspipe"

@@ -16,7 +16,7 @@ import itertools
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,6 +61,17 @@ class FeedState:
     # Dedup: newest last
     seen_ids: list[str] = field(default_factory=list)
     version: int = STATE_VERSION
+    # --- added by the polling engine (issue 3) ---
+    # The URL actually polled once a permanent redirect was confirmed (None = ``url``).
+    current_url: str | None = None
+    first_polled_at: float | None = None
+    last_status: str | None = None  # ok | not_modified | error | retired
+    last_http_status: int | None = None
+    # The feed's own hint (<ttl>, sy:updatePeriod) in seconds; kept because an unchanged
+    # body is not parsed again.
+    publisher_interval_s: float | None = None
+    # article id -> the item's <updated> time when first/last sent, to re-send updates.
+    item_versions: dict[str, float] = field(default_factory=dict)
 
     @property
     def validators(self) -> Validators:
@@ -69,10 +80,17 @@ class FeedState:
     def remember(self, ids: list[str]) -> None:
         known = set(self.seen_ids)
         self.seen_ids.extend(i for i in ids if i not in known)
+        dropped = self.seen_ids[:-MAX_SEEN_PER_FEED]
         del self.seen_ids[:-MAX_SEEN_PER_FEED]
+        for old in dropped:
+            self.item_versions.pop(old, None)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow copies, not dataclasses.asdict: its deep copy made saving 10,000 feed
+        # states take seconds.
+        return {name: (list(value) if isinstance(value, list)
+                       else dict(value) if isinstance(value, dict) else value)
+                for name, value in vars(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeedState:

@@ -41,6 +41,8 @@ def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.Tem
         es_index=f"test-{run}-articles",
         dead_letter_index=f"test-{run}-dead-letters",
         state_dir=state_dir,
+        # poller engine: the test feed servers listen on loopback, refused by default
+        poller_allowed_networks=["127.0.0.0/8", "::1/128"],
     )
 
 

@@ -110,3 +110,121 @@ def test_shards_split_the_feed_list_exactly() -> None:
         parse_shard("half")
     with pytest.raises(FeedListError, match="between 1 and N"):
         parse_shard("3/2")
+
+
+# --- hostile and broken input -----------------------------------------------------------
+
+def rss(items: str, channel_extra: str = "", prolog: str = '<?xml version="1.0"?>') -> bytes:
+    return (f'{prolog}<rss version="2.0"><channel><title>t</title>{channel_extra}'
+            f"{items}</channel></rss>").encode()
+
+
+def item(title: str = "Story", link: str = "https://e.com/a", extra: str = "") -> str:
+    return f"<item><title>{title}</title><link>{link}</link>{extra}</item>"
+
+
+def test_entity_expansion_bomb_is_refused_before_parsing() -> None:
+    entities = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+    bomb = rss(item("&j;"), prolog=f'<?xml version="1.0"?><!DOCTYPE rss [{entities}]>')
+    with pytest.raises(FeedParseError) as caught:
+        parse_feed(bomb, "u", NOW)
+    assert caught.value.reason_class == "entity_declarations"
+
+
+def test_external_entity_is_refused() -> None:
+    xxe = rss(item("&x;"), prolog='<?xml version="1.0"?>'
+              '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>')
+    with pytest.raises(FeedParseError, match="declares XML entities"):
+        parse_feed(xxe, "u", NOW)
+
+
+def test_plain_doctype_without_entities_is_fine() -> None:
+    body = rss(item(), prolog='<?xml version="1.0"?><!DOCTYPE rss PUBLIC '
+               '"-//Netscape Communications//DTD RSS 0.91//EN" '
+               '"http://my.netscape.com/publish/formats/rss-0.91.dtd">')
+    assert len(parse_feed(body, "u", NOW).articles) == 1
+
+
+def test_html_page_gets_its_own_reason_class() -> None:
+    with pytest.raises(FeedParseError) as caught:
+        parse_feed(b"<!DOCTYPE html><html><head><title>Home</title></head><body>hi</body></html>",
+                   "u", NOW)
+    assert caught.value.reason_class == "html_not_feed"
+
+
+def test_wrong_declared_charset_still_decodes() -> None:
+    body = rss(item("Café crème")).replace(b"<?xml version=\"1.0\"?>",
+                                           b'<?xml version="1.0" encoding="utf-8"?>')
+    latin1 = body.decode().encode("latin-1")  # says utf-8, is latin-1
+    parsed = parse_feed(latin1, "u", NOW, content_type="text/xml; charset=utf-8")
+    assert len(parsed.articles) == 1
+    assert parsed.articles[0].title.startswith("Caf")
+
+
+def test_missing_charset_defaults_sensibly() -> None:
+    body = rss(item("Zürich")).replace(b'<?xml version="1.0"?>', b"")
+    parsed = parse_feed(body, "u", NOW, content_type="application/rss+xml")
+    assert parsed.articles[0].title == "Zürich"
+
+
+def test_dates_future_missing_and_odd_zones() -> None:
+    body = rss(item("future", "https://e.com/1", "<pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate>")
+               + item("missing", "https://e.com/2")
+               + item("odd zone", "https://e.com/3", "<pubDate>Tue, 30 Dec 2025 23:00:00 -0930"
+                      "</pubDate>")
+               + item("junk", "https://e.com/4", "<pubDate>the day after tomorrow</pubDate>"))
+    parsed = parse_feed(body, "u", NOW)
+    dates = {a.title: a.published_at for a in parsed.articles}
+    assert dates["future"] == NOW and parsed.notes["future_date"] == 1
+    assert dates["missing"] is None and dates["junk"] is None
+    assert dates["odd zone"] == datetime(2025, 12, 31, 8, 30, tzinfo=UTC)
+
+
+def test_relative_links_resolve_against_xml_base_then_the_feed_url() -> None:
+    atom = (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" '
+            b'xml:base="https://news.example/section/"><title>t</title>'
+            b'<entry><title>a</title><link href="story-1"/><id>1</id></entry>'
+            b'<entry xml:base="/other/"><title>b</title><link href="story-2"/><id>2</id></entry>'
+            b"</feed>")
+    urls = [a.url for a in parse_feed(atom, "https://feeds.example/x.atom", NOW).articles]
+    assert urls == ["https://news.example/section/story-1", "https://news.example/other/story-2"]
+    plain = parse_feed(rss(item(link="/2025/story")), "https://site.example/feed.rss", NOW)
+    assert plain.articles[0].url == "https://site.example/2025/story"
+
+
+def test_duplicate_guids_and_links_are_sent_once() -> None:
+    body = rss(item("first", "https://e.com/a", "<guid>g1</guid>")
+               + item("again", "https://e.com/a", "<guid>g1</guid>")
+               + item("other", "https://e.com/b", "<guid>g1</guid>"))
+    parsed = parse_feed(body, "u", NOW)
+    assert [a.title for a in parsed.articles] == ["first", "other"]
+    assert parsed.skip_classes == {"duplicate_item": 1}
+
+
+def test_script_and_data_links_are_dropped_with_reason() -> None:
+    body = rss(item("js", "javascript:alert(1)") + item("data", "data:text/html,<b>x</b>")
+               + item("ok", "https://e.com/ok"))
+    parsed = parse_feed(body, "u", NOW)
+    assert [a.title for a in parsed.articles] == ["ok"]
+    assert parsed.skip_classes == {"unsafe_link": 2}
+    assert parsed.skipped[0] == "item #1: link with scheme 'javascript' refused"
+
+
+def test_megabyte_title_is_truncated() -> None:
+    parsed = parse_feed(rss(item("x" * 1_000_000)), "u", NOW)
+    assert len(parsed.articles[0].title) == 1_000
+    assert parsed.notes["truncated_field"] == 1
+
+
+def test_ten_thousand_items_are_capped() -> None:
+    body = rss("".join(item(f"s{i}", f"https://e.com/{i}") for i in range(10_000)))
+    parsed = parse_feed(body, "u", NOW, max_items=500)
+    assert len(parsed.articles) == 500
+    assert parsed.articles[0].title == "s0"
+    assert parsed.notes["too_many_items"] == 9_500
+
+
+def test_publisher_interval_hint_is_read() -> None:
+    body = rss(item(), channel_extra="<ttl>45</ttl>")
+    assert parse_feed(body, "u", NOW).interval_hint_s == 45 * 60
