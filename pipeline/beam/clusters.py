@@ -1,0 +1,218 @@
+"""Near-duplicate clusters: give each article the ``cluster_id`` of its closest earlier copy.
+
+    enriched docs -> batch -> look up candidates in Elasticsearch by band keys
+                          -> assign_clusters (pure) -> docs with cluster_id
+
+A candidate is any stored or recently seen article sharing a band key (see
+``pipeline/enrichment/neardup.py``); the closest one within ``MAX_DISTANCE`` bits gives its
+``cluster_id``, otherwise the article starts its own cluster (``cluster_id`` = its id).
+
+Idempotent: an article that finds itself (re-delivery, replay) keeps the cluster it has.
+Elasticsearch makes writes searchable only after a refresh (1 s), so each worker also
+remembers the fingerprints it assigned recently: copies arriving back to back in separate
+batches still meet. Limitation: two copies handled at the same instant by two parallel
+workers can each start a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.enrichment.neardup import MAX_DISTANCE, hamming
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "newspipe"
+CANDIDATE_FIELDS = ["simhash", "cluster_id"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An article that may be a near-duplicate: its id, fingerprint and cluster."""
+
+    id: str
+    simhash: str | None
+    cluster_id: str
+
+
+def assign_cluster(doc: Mapping[str, Any], candidates: Iterable[Candidate],
+                   max_distance: int = MAX_DISTANCE) -> str:
+    """The cluster of ``doc`` given its candidates.
+
+    Itself among the candidates: keep the cluster it already has. Otherwise the cluster of
+    the closest candidate within ``max_distance`` bits (ties: the smaller cluster id, so
+    the answer does not depend on candidate order), else its own id.
+    """
+    candidates = list(candidates)
+    for candidate in candidates:
+        if candidate.id == doc["id"]:
+            return candidate.cluster_id
+    if not doc.get("simhash"):
+        return str(doc["id"])
+    own = int(doc["simhash"], 16)
+    scored = [(hamming(own, int(c.simhash, 16)), c.cluster_id) for c in candidates
+              if c.simhash]
+    best = min(scored, default=None)
+    if best is not None and best[0] <= max_distance:
+        return best[1]
+    return str(doc["id"])
+
+
+class RecentFingerprints:
+    """The last ``capacity`` assigned articles of this worker, findable by band key."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[Candidate, list[str]]] = OrderedDict()
+        self._by_band: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, candidate: Candidate, bands: Sequence[str]) -> None:
+        self._remove(candidate.id)
+        self._entries[candidate.id] = (candidate, list(bands))
+        for band in bands:
+            self._by_band.setdefault(band, set()).add(candidate.id)
+        while len(self._entries) > self.capacity:
+            self._remove(next(iter(self._entries)))
+
+    def matching(self, doc_id: str, bands: Sequence[str]) -> list[Candidate]:
+        ids = {doc_id} & self._entries.keys()
+        for band in bands:
+            ids |= self._by_band.get(band, set())
+        return [self._entries[i][0] for i in sorted(ids)]
+
+    def _remove(self, doc_id: str) -> None:
+        entry = self._entries.pop(doc_id, None)
+        if entry is None:
+            return
+        for band in entry[1]:
+            ids = self._by_band.get(band)
+            if ids is not None:
+                ids.discard(doc_id)
+                if not ids:
+                    del self._by_band[band]
+
+
+def assign_clusters(docs: Sequence[Mapping[str, Any]],
+                    stored: Mapping[str, Sequence[Candidate]],
+                    recent: RecentFingerprints | None = None) -> list[str]:
+    """Cluster ids for a batch, in order: ``stored`` are each doc's candidates from the
+    index; every doc of the batch becomes a candidate for the ones after it."""
+    recent = recent if recent is not None else RecentFingerprints()
+    clusters = []
+    for doc in docs:
+        bands = doc.get("simhash_bands") or []
+        candidates = [*stored.get(doc["id"], ()), *recent.matching(doc["id"], bands)]
+        cluster = assign_cluster(doc, candidates)
+        recent.add(Candidate(doc["id"], doc.get("simhash"), cluster), bands)
+        clusters.append(cluster)
+    return clusters
+
+
+def candidate_search(doc: Mapping[str, Any], size: int) -> dict[str, Any]:
+    """Search body for ``doc``'s candidates: itself (by id), then the articles sharing the
+    most band keys (score = number of shared keys)."""
+    should: list[dict[str, Any]] = [{"ids": {"values": [doc["id"]], "boost": 1000.0}}]
+    should += [{"constant_score": {"filter": {"term": {"simhash_bands": band}}}}
+               for band in doc.get("simhash_bands") or []]
+    return {"size": size, "_source": CANDIDATE_FIELDS,
+            "query": {"bool": {"should": should, "minimum_should_match": 1}}}
+
+
+def lookup_candidates(client: Any, index: str, docs: Sequence[Mapping[str, Any]],
+                      size: int = 100) -> dict[str, list[Candidate]]:
+    """Each doc's candidates from the index, in one ``msearch`` round trip."""
+    if not docs:
+        return {}
+    searches: list[dict[str, Any]] = []
+    for doc in docs:
+        searches += [{"index": index}, candidate_search(doc, size)]
+    responses = client.msearch(searches=searches)["responses"]
+    found: dict[str, list[Candidate]] = {}
+    for doc, response in zip(docs, responses, strict=True):
+        if "error" in response:
+            if response.get("status") != 404:  # no index yet: simply no candidates
+                log.warning("candidate search failed for %s: %s", doc["id"], response["error"])
+            continue
+        found[doc["id"]] = [
+            Candidate(hit["_id"], hit["_source"].get("simhash"),
+                      hit["_source"].get("cluster_id") or hit["_id"])
+            for hit in response["hits"]["hits"]
+        ]
+    return found
+
+
+class AssignClusters(beam.DoFn):
+    """Batches of (message, doc) -> (message, doc with ``cluster_id``), one by one.
+
+    If Elasticsearch cannot be asked (after a few tries), the batch is clustered against
+    this worker's recent articles only: a cluster may be missed, an article is not lost
+    nor held up (the index step waits out outages itself).
+    """
+
+    def __init__(self, es_kwargs: dict[str, Any], index: str, candidates_per_doc: int = 100,
+                 recent_capacity: int = 20_000, attempts: int = 3):
+        self.es_kwargs = es_kwargs
+        self.index = index
+        self.candidates_per_doc = candidates_per_doc
+        self.recent_capacity = recent_capacity
+        self.attempts = attempts
+        self.joined = Metrics.counter(NAMESPACE, "articles_joined_cluster")
+        self.lookup_failed = Metrics.counter(NAMESPACE, "cluster_lookups_failed")
+
+    def setup(self) -> None:
+        from elasticsearch import Elasticsearch
+
+        self._client = Elasticsearch(**self.es_kwargs)
+        self._recent = RecentFingerprints(self.recent_capacity)
+
+    def process(self, batch: list[tuple[Any, dict[str, Any]]]) -> Iterator[Any]:
+        docs = [doc for _, doc in batch]
+        clusters = assign_clusters(docs, self._stored_candidates(docs), self._recent)
+        for (message, doc), cluster in zip(batch, clusters, strict=True):
+            if cluster != doc["id"]:
+                self.joined.inc()
+            yield message, {**doc, "cluster_id": cluster}
+
+    def _stored_candidates(self, docs: list[dict[str, Any]]) -> dict[str, list[Candidate]]:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return lookup_candidates(self._client, self.index, docs,
+                                         self.candidates_per_doc)
+            except Exception as exc:  # connection or server error: degrade, never drop
+                log.warning("near-duplicate lookup failed (attempt %d/%d): %s", attempt,
+                            self.attempts, exc)
+                time.sleep(0.5 * attempt)
+        self.lookup_failed.inc()
+        return {}
+
+    def teardown(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+
+
+class ClusterNearDuplicates(beam.PTransform):
+    """(message, doc) -> (message, doc with ``cluster_id``), batched for one lookup."""
+
+    def __init__(self, es_kwargs: dict[str, Any], index: str, batch_size: int = 64):
+        super().__init__()
+        self.es_kwargs = es_kwargs
+        self.index = index
+        self.batch_size = batch_size
+
+    def expand(self, docs: beam.PCollection) -> beam.PCollection:
+        return (docs
+                | "BatchForClusters" >> beam.BatchElements(min_batch_size=1,
+                                                           max_batch_size=self.batch_size)
+                | "AssignClusters" >> beam.ParDo(AssignClusters(self.es_kwargs, self.index)))
