@@ -55,7 +55,7 @@ MIN_WORDS = 12
 # Function words carry no story; dropping them keeps unrelated texts apart.
 _STOP_WORDS_TEXT = """
 a an and are as at be been but by for from had has have he her his i in is it its more
-not of on or our over said says she so than that the their them then there these they
+not of on or our over s said says she so than that the their them then there these they
 this to up was we were what when which who will with would you
 """
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())

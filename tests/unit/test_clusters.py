@@ -1,0 +1,110 @@
+"""Cluster assignment (pure) and the candidate search body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.beam.clusters import (
+    Candidate,
+    RecentFingerprints,
+    assign_cluster,
+    assign_clusters,
+    candidate_search,
+)
+from pipeline.enrichment.neardup import MAX_DISTANCE, band_keys
+
+BASE = 0x0123456789ABCDEF
+
+
+def flipped(value: int, bits: int) -> int:
+    for bit in range(bits):
+        value ^= 1 << (bit * 7 % 64)
+    return value
+
+
+def doc(doc_id: str, value: int | None) -> dict[str, Any]:
+    if value is None:
+        return {"id": doc_id, "simhash": None, "simhash_bands": []}
+    return {"id": doc_id, "simhash": f"{value:016x}", "simhash_bands": band_keys(value)}
+
+
+def cand(doc_id: str, value: int, cluster: str | None = None) -> Candidate:
+    return Candidate(doc_id, f"{value:016x}", cluster or doc_id)
+
+
+def test_no_candidates_starts_its_own_cluster() -> None:
+    assert assign_cluster(doc("a", BASE), []) == "a"
+
+
+def test_near_duplicate_joins_the_candidates_cluster() -> None:
+    assert assign_cluster(doc("b", flipped(BASE, 3)), [cand("a", BASE)]) == "a"
+    assert assign_cluster(doc("b", flipped(BASE, MAX_DISTANCE)),
+                          [cand("x", BASE, "a")]) == "a"
+
+
+def test_candidate_beyond_the_threshold_is_ignored() -> None:
+    assert assign_cluster(doc("b", flipped(BASE, MAX_DISTANCE + 1)), [cand("a", BASE)]) == "b"
+
+
+def test_closest_candidate_wins_whatever_the_order() -> None:
+    me = flipped(BASE, 4)
+    near, nearer = cand("far", BASE, "cluster-far"), cand("near", flipped(BASE, 3), "cluster-near")
+    assert assign_cluster(doc("b", me), [near, nearer]) == "cluster-near"
+    assert assign_cluster(doc("b", me), [nearer, near]) == "cluster-near"
+
+
+def test_ties_break_on_the_cluster_id_not_the_order() -> None:
+    one, two = cand("x", flipped(BASE, 1), "c2"), cand("y", flipped(BASE, 1), "c1")
+    assert assign_cluster(doc("b", BASE), [one, two]) == assign_cluster(doc("b", BASE),
+                                                                        [two, one]) == "c1"
+
+
+def test_redelivery_keeps_the_existing_cluster() -> None:
+    # The article finds itself (already indexed in cluster "a") and a closer newcomer:
+    # it keeps its cluster, so replays never reshuffle clusters.
+    me = flipped(BASE, 2)
+    candidates = [cand("b", me, "a"), cand("c", me, "c")]
+    assert assign_cluster(doc("b", me), candidates) == "a"
+    assert assign_cluster(doc("a", BASE), [cand("a", BASE, "a"), cand("b", me, "a")]) == "a"
+
+
+def test_without_fingerprint_only_its_own_record_counts() -> None:
+    assert assign_cluster(doc("s", None), [cand("a", BASE)]) == "s"
+    assert assign_cluster(doc("s", None), [Candidate("s", None, "old")]) == "old"
+
+
+def test_batch_members_cluster_with_earlier_ones() -> None:
+    batch = [doc("a", BASE), doc("b", flipped(BASE, 3)), doc("c", ~BASE & (2**64 - 1)),
+             doc("d", flipped(BASE, 5))]
+    assert assign_clusters(batch, {}) == ["a", "a", "c", "a"]
+
+
+def test_batch_uses_stored_candidates_and_recent_memory() -> None:
+    recent = RecentFingerprints()
+    stored = {"b": [cand("old", BASE, "old-cluster")]}
+    assert assign_clusters([doc("b", flipped(BASE, 2))], stored, recent) == ["old-cluster"]
+    # A later batch: the index may not show "b" yet (refresh), the worker remembers it.
+    assert assign_clusters([doc("c", flipped(BASE, 3))], {}, recent) == ["old-cluster"]
+    # Re-delivery of "b" in a later batch keeps its cluster.
+    assert assign_clusters([doc("b", flipped(BASE, 2))], {}, recent) == ["old-cluster"]
+
+
+def test_recent_memory_is_bounded_and_forgets_the_oldest() -> None:
+    recent = RecentFingerprints(capacity=2)
+    for i, doc_id in enumerate(["a", "b", "c"]):
+        value = flipped(BASE, i)
+        recent.add(cand(doc_id, value), band_keys(value))
+    assert len(recent) == 2
+    found = {c.id for c in recent.matching("z", band_keys(BASE))}
+    assert found == {"b", "c"}
+    assert [c.id for c in recent.matching("b", [])] == ["b"]
+
+
+def test_candidate_search_asks_for_itself_and_band_sharers() -> None:
+    body = candidate_search(doc("a", BASE), size=50)
+    assert body["size"] == 50
+    assert set(body["_source"]) == {"simhash", "cluster_id"}
+    should = body["query"]["bool"]["should"]
+    assert should[0]["ids"]["values"] == ["a"]
+    bands = [c["constant_score"]["filter"]["term"]["simhash_bands"] for c in should[1:]]
+    assert bands == band_keys(BASE)
