@@ -160,7 +160,7 @@ class AssignClusters(beam.DoFn):
     nor held up (the index step waits out outages itself).
     """
 
-    def __init__(self, es_kwargs: dict[str, Any], index: str, candidates_per_doc: int = 100,
+    def __init__(self, es_kwargs: dict[str, Any], index: str, candidates_per_doc: int = 20,
                  recent_capacity: int = 20_000, attempts: int = 3):
         self.es_kwargs = es_kwargs
         self.index = index
