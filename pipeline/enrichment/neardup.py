@@ -5,10 +5,12 @@ SimHashes differ in a few bits, while unrelated texts differ in about half (32) 
 SimHash approximates the angle between the feature vectors (expected distance =
 64 * angle / pi), so ``MAX_DISTANCE = 8`` accepts copies with cosine similarity >= ~0.92.
 
-Features are the words (case and accents folded, English function words dropped) and the
-pairs of consecutive such words: words make short texts robust to a changed phrase, pairs
-keep some word order. Measured on the labelled articles with light edits (new headline,
-dateline and credit line, a few words replaced) and on pairs of unrelated articles: see
+The text is the cleaned body (the headline too when the body is under 40 words, as in
+summary-only feeds): partners rewrite headlines more than anything else. Features are the
+words (case and accents folded, English function words dropped) and the pairs of
+consecutive such words: words make short texts robust to a changed phrase, pairs keep some
+word order. Measured on the labelled articles with light edits (new headline, dateline and
+credit line, a few words replaced) and on pairs of unrelated articles: see
 the README ("Near-duplicates").
 
 Finding the near-duplicates of a new article among millions must not compare it with every
@@ -53,6 +55,8 @@ KEY_BLOCKS = 3
 # Below this many content words a fingerprint says little about the story (a bare "Live
 # updates" item would cluster unrelated ones): such articles get none, stay on their own.
 MIN_WORDS = 12
+# A body this long identifies the story by itself; the headline is left out (see fingerprint).
+BODY_ONLY_WORDS = 40
 
 # Function words carry no story; dropping them keeps unrelated texts apart.
 _STOP_WORDS_TEXT = """
@@ -146,8 +150,12 @@ def band_keys(value: int) -> list[str]:
 
 
 def fingerprint(title: str, text: str) -> Fingerprint | None:
-    """The fingerprint of a cleaned title and body; None when the text is too short."""
-    content = words(f"{title}\n{text}")
+    """The fingerprint of a cleaned body, with the title only when the body is short
+    (summary-only feeds): partners rewrite headlines far more than wire text. None when
+    even both together are too short."""
+    content = words(text)
+    if len(content) < BODY_ONLY_WORDS:
+        content = words(f"{title}\n{text}")
     if len(content) < MIN_WORDS:
         return None
     value = simhash(features(content))

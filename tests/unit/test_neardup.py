@@ -80,6 +80,13 @@ def test_short_text_has_no_fingerprint() -> None:
     assert fingerprint("", "") is None
 
 
+def test_headline_counts_only_when_the_body_is_short(putin: str) -> None:
+    assert distance(("Putin in Pyongyang", putin), ("Kim hosts Putin", putin)) == 0
+    summary = "Heavy monsoon rains triggered flash floods across northern Pakistan this week."
+    assert distance(("Floods kill dozens in Pakistan", summary),
+                    ("Dozens dead as monsoon floods sweep north", summary)) > 0
+
+
 def test_identical_text_up_to_typography_is_distance_zero(putin: str) -> None:
     plain = putin.replace("“", '"').replace("”", '"').replace("’", "'").replace("\n\n", "\n")
     assert distance((PUTIN_TITLE, putin), (PUTIN_TITLE, plain.upper())) == 0
