@@ -7,21 +7,36 @@ and population). Both ship their data inside the wheel; nothing is fetched at ru
 Resolution of one (already canonical) place name, first match wins:
 
 1. News usage that beats the rules below: "Washington" is the US capital, not the state;
-   "New York" is the city.
+   "New York" is the city; "Odessa" is in Ukraine, not Texas.
 2. Countries: ISO name, common and official names (pycountry), the GeoNames English name
    ("Russia", "Ivory Coast", "Turkey"), and a few aliases ("Britain", "Holland", "Burma";
-   "England", "Scotland", "Wales" -> GB with their own capitals).
-3. US states ("Georgia" is the country by rule 2).
-4. Cities by primary name, then by GeoNames alternate name ("Kiev", "Cologne"): the most
-   populous one, unless a city of that name lies in a country the article names and has at
-   least a tenth of the population of the most populous ("Cambridge" in an article about
-   the United States is Cambridge, Massachusetts; "Paris" stays in France).
+   "England", "Scotland", "Wales" -> GB with their own capitals; "Crimea", "Catalonia",
+   "Tibet": well-known regions under their English names, with their capitals).
+3. US states, Canadian provinces, Australian states ("Georgia" is the country by rule 2).
+4. Cities by GeoNames name; if none, by alternate name for cities of 500,000+
+   inhabitants ("Kiev", "Cologne", "Bombay"). Alternate names come last and only for big
+   cities because they include translations and nicknames: "Bethlehem" is also Belém,
+   "Victoria" also Hong Kong, "Acropolis" also Little Rock. Among namesakes, the most
+   populous one, unless one lies in a country the article names and has at least a tenth
+   of the population of the most populous ("Cambridge" in an article about the United
+   States is Cambridge, Massachusetts; "Paris" stays in France).
+5. Other first-level subdivisions by their ISO 3166-2 name (pycountry: "Kerala", "Hyogo",
+   "Limburg"): the country code only, no point (no coordinates in either package). A
+   name shared by subdivisions of several countries ("Punjab") needs one of them named in
+   the article, else it stays unresolved; generic names ("Central", "Northern") are
+   skipped. A subdivision of a country the article names also beats a city of the same
+   name elsewhere ("Santander" in an article about Colombia is the department).
 
-Anything else stays without geo: no guessing. Points: a city's own coordinates; a
-country's capital (GeoNames has no country centroids, and a capital is where a map reader
-looks for a country); a US state's population-weighted centre of its cities (GeoNames has
-no state coordinates or capitals). A country whose capital is missing from the city list
-gets the population-weighted centre of its cities.
+Continents and world regions ("Europe", "Middle East", "Asia" -- also a town in the
+Philippines) are places without a country: they get no geo. Anything else unknown stays
+without geo too: no guessing.
+
+Points: a city's own coordinates; a country's or region's capital (GeoNames has no country
+centroids, and a capital is where a map reader looks for a country; a country whose
+capital is missing from the city list gets the population-weighted centre of its cities);
+a US state's population-weighted centre of its cities (GeoNames has no state coordinates
+or capitals); none for Canadian provinces, Australian states and other subdivisions
+(neither package has coordinates for them).
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ __all__ = [
     "resolve_article_places",
 ]
 
-PlaceKind = Literal["country", "region", "us_state", "city"]
+PlaceKind = Literal["country", "region", "state", "city", "subdivision"]
 
 # Codes GeoNames still lists but ISO 3166-1 has withdrawn; XK (Kosovo) is not ISO either,
 # but it is the code the EU, the IMF and map tiles use, so it is kept.
@@ -59,22 +74,64 @@ COUNTRY_ALIASES: dict[str, str] = {
     "uae": "AE", "palestine": "PS", "vatican city": "VA", "turkiye": "TR",
 }
 
-# Parts of a country that the news names like countries: (code, their capital city).
-REGIONS: dict[str, tuple[str, str]] = {
-    "england": ("GB", "London"),
-    "scotland": ("GB", "Edinburgh"),
-    "wales": ("GB", "Cardiff"),
-    "northern ireland": ("GB", "Belfast"),
-    "gaza strip": ("PS", "Gaza"),
-    "west bank": ("PS", "Ramallah"),
+# Parts of a country that the news names like countries, under names no gazetteer has
+# (ISO 3166-2 uses local names: "Catalunya", "Bayern"): (code, capital city or None).
+REGIONS: dict[str, tuple[str, str | None]] = {
+    "england": ("GB", "London"), "scotland": ("GB", "Edinburgh"),
+    "wales": ("GB", "Cardiff"), "northern ireland": ("GB", "Belfast"),
+    "gaza strip": ("PS", "Gaza"), "west bank": ("PS", "Ramallah"),
+    "crimea": ("UA", "Simferopol"), "donbas": ("UA", None), "donbass": ("UA", None),
+    "xinjiang": ("CN", "Ürümqi"), "tibet": ("CN", "Lhasa"),
+    "catalonia": ("ES", "Barcelona"), "andalusia": ("ES", "Sevilla"),
+    "basque country": ("ES", "Vitoria-Gasteiz"), "bavaria": ("DE", "Munich"),
+    "brittany": ("FR", "Rennes"), "corsica": ("FR", "Ajaccio"),
+    "lombardy": ("IT", "Milan"), "tuscany": ("IT", "Florence"), "sicily": ("IT", "Palermo"),
+    "sardinia": ("IT", "Cagliari"), "tigray": ("ET", "Mek'ele"), "darfur": ("SD", None),
+    "bali": ("ID", "Denpasar"), "java": ("ID", None), "sumatra": ("ID", None),
+    "siberia": ("RU", None), "chechnya": ("RU", "Grozny"),
 }
+
+# Countries whose first-level subdivisions rank with US states (rule 3): English-language
+# news names their provinces and states as often as their cities.
+STATE_COUNTRIES = frozenset({"CA", "AU"})
 
 # News usage first (rule 1): name -> (city, country code).
 NEWS_USAGE: dict[str, tuple[str, str]] = {
     "washington": ("Washington", "US"),
     "washington dc": ("Washington", "US"),
     "new york": ("New York City", "US"),
+    "manhattan": ("New York City", "US"),
+    # Exonyms whose GeoNames name is a smaller town (Odessa, Texas; a Calcutta in Ohio).
+    "odessa": ("Odesa", "UA"),
+    "calcutta": ("Kolkata", "IN"),
 }
+
+# Places without a country; some are also the name of a small town somewhere.
+SUPRANATIONAL = frozenset({
+    "africa", "america", "americas", "antarctica", "asia", "europe", "oceania",
+    "north america", "south america", "central america", "latin america", "caribbean",
+    "middle east", "near east", "far east", "north africa", "west africa", "east africa",
+    "southern africa", "sub saharan africa", "sahel", "horn of africa", "central asia",
+    "south asia", "southeast asia", "east asia", "asia pacific", "balkans", "scandinavia",
+    "baltics", "caucasus", "mediterranean", "arctic", "gulf", "persian gulf",
+    "pacific", "pacific ocean", "atlantic", "atlantic ocean", "indian ocean",
+    "western europe", "eastern europe", "central europe", "northern europe",
+    "southern europe",
+})
+# "america" is the United States in the alias table; it is listed here only so that a
+# stray "America" never becomes a town called America: the country alias wins (rule 2).
+
+# Subdivision names too generic to stand for one place.
+_GENERIC_WORDS = frozenset({
+    "central", "centre", "center", "north", "northern", "south", "southern", "east",
+    "eastern", "west", "western", "capital", "city", "district", "region", "province",
+    "coast", "coastal", "islands", "island", "upper", "lower", "middle", "great", "northwest",
+    "northeast", "southwest", "southeast", "north west", "north east", "south west",
+    "south east", "federal", "territory", "lakes", "lake", "river", "mountain", "valley",
+})
+
+# Alternate names count only for cities at least this big (see the module docstring).
+ALTERNATE_NAME_MIN_POPULATION = 500_000
 
 # A city in a country the article names wins over a bigger namesake elsewhere only if it
 # has at least this share of the bigger one's population (see the module docstring).
@@ -118,10 +175,11 @@ class Gazetteer:
     """Name indexes over the offline gazetteers; build once with :meth:`load`."""
 
     countries: dict[str, Place]  # normalised name -> country (or region) place
-    us_states: dict[str, Place]
+    states: dict[str, Place]  # US states, Canadian provinces, Australian states
     cities: dict[str, list[Place]]  # normalised primary name -> most populous first
     city_alternates: dict[str, list[Place]]
     news_usage: dict[str, Place] = field(default_factory=dict)
+    subdivisions: dict[str, list[Place]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, min_city_population: int = 15000) -> Gazetteer:
@@ -176,28 +234,33 @@ class Gazetteer:
         for alias, code in COUNTRY_ALIASES.items():
             add_country(alias, code)
         for region, (code, capital_name) in REGIONS.items():
-            capital = city_in(capital_name, code)
-            if capital is not None:
-                countries[region] = Place(region.title(), "region", code, capital.lat,
-                                          capital.lon)
+            capital = city_in(capital_name, code) if capital_name else None
+            countries[region] = Place(region.title(), "region", code,
+                                      capital.lat if capital else None,
+                                      capital.lon if capital else None)
 
         us_cities_by_state: dict[str, list[Place]] = defaultdict(list)
         for place, raw in zip(cities, cache.get_cities().values(), strict=True):
             if place.country_code == "US":
                 us_cities_by_state[raw["admin1code"]].append(place)
-        us_states = {
+        states = {
             normalise_place_name(state["name"]): Place(
-                state["name"], "us_state", "US", *_population_centre(us_cities_by_state[code]))
+                state["name"], "state", "US", *_population_centre(us_cities_by_state[code]))
             for code, state in cache.get_us_states().items()
         }
+        for sub in pycountry.subdivisions:  # no coordinates for these: code only
+            if sub.country_code in STATE_COUNTRIES and sub.parent_code is None:
+                states.setdefault(normalise_place_name(sub.name),
+                                  Place(sub.name, "state", sub.country_code))
 
         news_usage = {}
         for name, (city_name, code) in NEWS_USAGE.items():
             city = city_in(city_name, code)
             if city is not None:
                 news_usage[name] = city
-        return cls(countries=countries, us_states=us_states, cities=by_name,
-                   city_alternates=alternates, news_usage=news_usage)
+        return cls(countries=countries, states=states, cities=by_name,
+                   city_alternates=alternates, news_usage=news_usage,
+                   subdivisions=_subdivision_index(pycountry.subdivisions, known_codes))
 
     def country(self, name: str) -> Place | None:
         """The country (or region of one) called ``name``, e.g. from a demonym."""
@@ -209,14 +272,21 @@ class Gazetteer:
         if not key:
             return None
         fixed = (self.news_usage.get(key) or self.countries.get(key)
-                 or self.us_states.get(key))
+                 or self.states.get(key))
         if fixed is not None:
             return fixed
-        for index in (self.cities, self.city_alternates):
-            candidates = index.get(key)
-            if candidates:
-                return _pick_city(candidates, context)
-        return None
+        if key in SUPRANATIONAL:
+            return None
+        subdivisions = self.subdivisions.get(key, [])
+        candidates = self.cities.get(key) or self.city_alternates.get(key)
+        if not candidates:
+            return _pick_subdivision(subdivisions, context)
+        city = _pick_city(candidates, context)
+        if city.country_code not in context:
+            # A subdivision of a country the article names beats a city elsewhere.
+            in_context = [p for p in subdivisions if p.country_code in context]
+            return _pick_subdivision(in_context, context) or city
+        return city
 
 
 def _pick_city(candidates: Sequence[Place], context: Collection[str]) -> Place:
@@ -227,6 +297,27 @@ def _pick_city(candidates: Sequence[Place], context: Collection[str]) -> Place:
                 return place
             break
     return biggest
+
+
+def _pick_subdivision(candidates: Sequence[Place], context: Collection[str]) -> Place | None:
+    countries = {p.country_code for p in candidates}
+    if len(countries) == 1:
+        return candidates[0]
+    in_context = [p for p in candidates if p.country_code in context]
+    return in_context[0] if len({p.country_code for p in in_context}) == 1 else None
+
+
+def _subdivision_index(subdivisions: Iterable[Any], known_codes: Collection[str]
+                       ) -> dict[str, list[Place]]:
+    index: dict[str, list[Place]] = defaultdict(list)
+    for sub in subdivisions:
+        if sub.parent_code is not None or sub.country_code not in known_codes:
+            continue  # first level only: deeper levels are mostly districts and villages
+        key = normalise_place_name(sub.name)
+        if not key or set(key.split()) <= _GENERIC_WORDS:
+            continue
+        index[key].append(Place(sub.name, "subdivision", sub.country_code))
+    return dict(index)
 
 
 def _is_latin(text: str) -> bool:
@@ -247,6 +338,8 @@ def _city_indexes(cities: Sequence[Place], raw_cities: Iterable[dict[str, Any]]
             if len(alternate) < 4 or alternate.isupper() or not _is_latin(alternate):
                 continue
             alt_key = normalise_place_name(alternate)
+            if place.population < ALTERNATE_NAME_MIN_POPULATION:
+                break
             if alt_key and alt_key not in seen:
                 seen.add(alt_key)
                 alternates[alt_key].append(place)
@@ -301,7 +394,7 @@ def resolve_article_places(gazetteer: Gazetteer, locations: Sequence[str],
     """
     context: set[str] = set()
     for name in [*locations, *countries]:
-        place = gazetteer.country(name) or gazetteer.us_states.get(normalise_place_name(name))
+        place = gazetteer.country(name) or gazetteer.states.get(normalise_place_name(name))
         if place is not None:
             context.add(place.country_code)
 

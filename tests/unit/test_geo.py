@@ -56,13 +56,42 @@ def test_constituent_countries_are_gb_at_their_own_capital(gazetteer: Gazetteer)
 
 def test_us_state_is_us_with_a_point_inside_the_state(gazetteer: Gazetteer) -> None:
     california = resolved(gazetteer, "California")
-    assert california.kind == "us_state" and california.country_code == "US"
+    assert california.kind == "state" and california.country_code == "US"
     assert california.lat is not None and california.lon is not None
     assert 32.5 < california.lat < 42 and -124.5 < california.lon < -114
 
 
 def test_countries_come_before_us_states(gazetteer: Gazetteer) -> None:
     assert resolved(gazetteer, "Georgia").country_code == "GE"
+
+
+@pytest.mark.parametrize(("name", "code"), [("Ontario", "CA"), ("British Columbia", "CA"),
+                                            ("Queensland", "AU"), ("New South Wales", "AU")])
+def test_canadian_and_australian_states_come_before_cities(gazetteer: Gazetteer, name: str,
+                                                           code: str) -> None:
+    place = resolved(gazetteer, name)  # "Ontario" is also a city in California
+    assert (place.kind, place.country_code, place.point) == ("state", code, None)
+
+
+@pytest.mark.parametrize(("name", "code", "capital"), [
+    ("Crimea", "UA", "Simferopol"), ("Catalonia", "ES", "Barcelona"),
+    ("Tibet", "CN", "Lhasa"), ("Bavaria", "DE", "Munich"),
+])
+def test_regions_known_by_english_names(gazetteer: Gazetteer, name: str, code: str,
+                                        capital: str) -> None:
+    place = resolved(gazetteer, name)
+    assert (place.kind, place.country_code) == ("region", code)
+    assert place.point == resolved(gazetteer, capital).point
+
+
+def test_subdivisions_give_a_country_but_no_point(gazetteer: Gazetteer) -> None:
+    kerala = resolved(gazetteer, "Kerala")
+    assert (kerala.kind, kerala.country_code, kerala.point) == ("subdivision", "IN", None)
+    assert gazetteer.resolve("Punjab") is None  # India or Pakistan: not without context
+    assert resolved(gazetteer, "Punjab", ("PK",)).country_code == "PK"
+    assert resolved(gazetteer, "Santander").country_code == "ES"  # the city
+    assert resolved(gazetteer, "Santander", ("CO",)).kind == "subdivision"
+    assert gazetteer.subdivisions.get("central") is None  # too generic to index
 
 
 def test_news_usage_washington_is_the_capital(gazetteer: Gazetteer) -> None:
@@ -76,6 +105,7 @@ def test_news_usage_washington_is_the_capital(gazetteer: Gazetteer) -> None:
 @pytest.mark.parametrize(("name", "code", "gazetteer_name"), [
     ("Pyongyang", "KP", "Pyongyang"), ("Moscow", "RU", "Moscow"), ("Paris", "FR", "Paris"),
     ("Kiev", "UA", "Kyiv"),  # alternate name
+    ("Odessa", "UA", "Odesa"),  # news usage over Odessa, Texas
     ("Cologne", "DE", "Köln"),  # English alternate of a local primary name
     ("Gaza", "PS", "Gaza"), ("Tokyo", "JP", "Tokyo"),
 ])
@@ -103,9 +133,17 @@ def test_ambiguous_city_prefers_a_country_the_article_names(gazetteer: Gazetteer
 
 
 @pytest.mark.parametrize("name", ["Narnia", "Soviet Union", "Middle East", "Europe",
-                                  "Kremlin", "", "   ", "the"])
+                                  "Asia", "Africa", "Kremlin", "", "   ", "the"])
 def test_unknown_places_stay_without_geo(gazetteer: Gazetteer, name: str) -> None:
     assert gazetteer.resolve(name) is None
+
+
+def test_alternate_names_only_for_big_cities(gazetteer: Gazetteer) -> None:
+    # GeoNames lists "Acropolis" among the alternate names of Little Rock; a primary
+    # name always beats an alternate one ("Bethlehem" is not Belém, Brazil).
+    assert gazetteer.resolve("Acropolis") is None
+    assert resolved(gazetteer, "Bethlehem").name == "Bethlehem"
+    assert resolved(gazetteer, "Cologne").name == "Köln"
 
 
 def test_normalise_place_name() -> None:
