@@ -1,6 +1,7 @@
 """Near-duplicate clusters: give each article the ``cluster_id`` of its closest earlier copy.
 
-    enriched docs -> batch -> look up candidates in Elasticsearch by band keys
+    enriched docs -> batch -> one msearch: the batch's own records (by id) and the
+                             articles sharing a band key with it
                           -> assign_clusters (pure) -> docs with cluster_id
 
 A candidate is any stored or recently seen article sharing a band key (see
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipeline.enrichment.neardup import MAX_DISTANCE, hamming
@@ -103,53 +105,84 @@ class RecentFingerprints:
                     del self._by_band[band]
 
 
-def assign_clusters(docs: Sequence[Mapping[str, Any]],
-                    stored: Mapping[str, Sequence[Candidate]],
+class _Stored:
+    """The index's candidates for a batch, vectorised: a batch may share band keys with
+    thousands of stored articles, and only those within the threshold matter."""
+
+    def __init__(self, stored: Sequence[Candidate]) -> None:
+        self.by_id = {c.id: c for c in stored}
+        self.fingerprinted = [c for c in stored if c.simhash]
+        self.values = np.array([int(c.simhash, 16) for c in self.fingerprinted if c.simhash],
+                               dtype=np.uint64)
+
+    def near(self, doc: Mapping[str, Any]) -> list[Candidate]:
+        found = [self.by_id[doc["id"]]] if doc["id"] in self.by_id else []
+        if doc.get("simhash") and len(self.values):
+            distances = np.bitwise_count(self.values ^ np.uint64(int(doc["simhash"], 16)))
+            found += [self.fingerprinted[i]
+                      for i in np.flatnonzero(distances <= MAX_DISTANCE).tolist()]
+        return found
+
+
+def assign_clusters(docs: Sequence[Mapping[str, Any]], stored: Sequence[Candidate],
                     recent: RecentFingerprints | None = None) -> list[str]:
-    """Cluster ids for a batch, in order: ``stored`` are each doc's candidates from the
-    index; every doc of the batch becomes a candidate for the ones after it."""
+    """Cluster ids for a batch, in order. ``stored``: the batch's candidates from the index
+    (see :func:`lookup_candidates`); every doc of the batch becomes a candidate for the
+    ones after it (through ``recent``)."""
     recent = recent if recent is not None else RecentFingerprints()
+    index = _Stored(stored)
     clusters = []
     for doc in docs:
         bands = doc.get("simhash_bands") or []
-        candidates = [*stored.get(doc["id"], ()), *recent.matching(doc["id"], bands)]
-        cluster = assign_cluster(doc, candidates)
+        cluster = assign_cluster(doc, [*index.near(doc), *recent.matching(doc["id"], bands)])
         recent.add(Candidate(doc["id"], doc.get("simhash"), cluster), bands)
         clusters.append(cluster)
     return clusters
 
 
-def candidate_search(doc: Mapping[str, Any], size: int) -> dict[str, Any]:
-    """Search body for ``doc``'s candidates: itself (by id), then the articles sharing the
-    most band keys (score = number of shared keys)."""
-    should: list[dict[str, Any]] = [{"ids": {"values": [doc["id"]], "boost": 1000.0}}]
-    should += [{"constant_score": {"filter": {"term": {"simhash_bands": band}}}}
-               for band in doc.get("simhash_bands") or []]
-    return {"size": size, "_source": CANDIDATE_FIELDS,
-            "query": {"bool": {"should": should, "minimum_should_match": 1}}}
+def candidate_searches(docs: Sequence[Mapping[str, Any]], max_hits: int
+                       ) -> list[dict[str, Any]]:
+    """Two search bodies for a whole batch: the batch's own stored records (by id, for
+    re-deliveries), and the stored articles sharing any band key with any of its docs.
+
+    One ``terms`` query for the batch costs a fraction of one scored query per doc
+    (measured ~6x less time for 64 docs). If more than ``max_hits`` articles share a key,
+    the most recently fetched are kept: syndicated copies appear within hours.
+    """
+    ids = [doc["id"] for doc in docs]
+    keys = sorted({band for doc in docs for band in doc.get("simhash_bands") or []})
+    by_id = {"size": len(ids), "_source": CANDIDATE_FIELDS, "query": {"ids": {"values": ids}}}
+    by_band = {"size": max_hits, "_source": CANDIDATE_FIELDS, "track_total_hits": False,
+               "sort": [{"fetched_at": {"order": "desc", "unmapped_type": "date"}}],
+               "query": {"terms": {"simhash_bands": keys}}}
+    return [by_id, by_band] if keys else [by_id]
 
 
 def lookup_candidates(client: Any, index: str, docs: Sequence[Mapping[str, Any]],
-                      size: int = 100) -> dict[str, list[Candidate]]:
-    """Each doc's candidates from the index, in one ``msearch`` round trip."""
+                      max_hits: int = 2000) -> list[Candidate]:
+    """The batch's candidates from the index, in one ``msearch`` round trip."""
     if not docs:
-        return {}
+        return []
+    bodies = candidate_searches(docs, max_hits)
     searches: list[dict[str, Any]] = []
-    for doc in docs:
-        searches += [{"index": index}, candidate_search(doc, size)]
-    responses = client.msearch(searches=searches)["responses"]
-    found: dict[str, list[Candidate]] = {}
-    for doc, response in zip(docs, responses, strict=True):
+    for body in bodies:
+        searches += [{"index": index}, body]
+    found: dict[str, Candidate] = {}
+    for body, response in zip(bodies, client.msearch(searches=searches)["responses"],
+                              strict=True):
         if "error" in response:
             if response.get("status") != 404:  # no index yet: simply no candidates
-                log.warning("candidate search failed for %s: %s", doc["id"], response["error"])
+                raise RuntimeError(f"candidate search failed: {response['error']}")
             continue
-        found[doc["id"]] = [
-            Candidate(hit["_id"], hit["_source"].get("simhash"),
-                      hit["_source"].get("cluster_id") or hit["_id"])
-            for hit in response["hits"]["hits"]
-        ]
-    return found
+        hits = response["hits"]["hits"]
+        if "sort" in body and len(hits) >= max_hits:
+            log.warning("more than %d articles share a band key with this batch; only the "
+                        "most recent are compared", max_hits)
+        for hit in hits:
+            source = hit.get("_source", {})
+            found[hit["_id"]] = Candidate(hit["_id"], source.get("simhash"),
+                                          source.get("cluster_id") or hit["_id"])
+    return list(found.values())
 
 
 class AssignClusters(beam.DoFn):
@@ -160,11 +193,11 @@ class AssignClusters(beam.DoFn):
     nor held up (the index step waits out outages itself).
     """
 
-    def __init__(self, es_kwargs: dict[str, Any], index: str, candidates_per_doc: int = 20,
+    def __init__(self, es_kwargs: dict[str, Any], index: str, max_hits: int = 2000,
                  recent_capacity: int = 20_000, attempts: int = 3):
         self.es_kwargs = es_kwargs
         self.index = index
-        self.candidates_per_doc = candidates_per_doc
+        self.max_hits = max_hits
         self.recent_capacity = recent_capacity
         self.attempts = attempts
         self.joined = Metrics.counter(NAMESPACE, "articles_joined_cluster")
@@ -184,17 +217,16 @@ class AssignClusters(beam.DoFn):
                 self.joined.inc()
             yield message, {**doc, "cluster_id": cluster}
 
-    def _stored_candidates(self, docs: list[dict[str, Any]]) -> dict[str, list[Candidate]]:
+    def _stored_candidates(self, docs: list[dict[str, Any]]) -> list[Candidate]:
         for attempt in range(1, self.attempts + 1):
             try:
-                return lookup_candidates(self._client, self.index, docs,
-                                         self.candidates_per_doc)
+                return lookup_candidates(self._client, self.index, docs, self.max_hits)
             except Exception as exc:  # connection or server error: degrade, never drop
                 log.warning("near-duplicate lookup failed (attempt %d/%d): %s", attempt,
                             self.attempts, exc)
                 time.sleep(0.5 * attempt)
         self.lookup_failed.inc()
-        return {}
+        return []
 
     def teardown(self) -> None:
         client = getattr(self, "_client", None)

@@ -9,7 +9,7 @@ from pipeline.beam.clusters import (
     RecentFingerprints,
     assign_cluster,
     assign_clusters,
-    candidate_search,
+    candidate_searches,
 )
 from pipeline.enrichment.neardup import MAX_DISTANCE, band_keys
 
@@ -76,17 +76,18 @@ def test_without_fingerprint_only_its_own_record_counts() -> None:
 def test_batch_members_cluster_with_earlier_ones() -> None:
     batch = [doc("a", BASE), doc("b", flipped(BASE, 3)), doc("c", ~BASE & (2**64 - 1)),
              doc("d", flipped(BASE, 5))]
-    assert assign_clusters(batch, {}) == ["a", "a", "c", "a"]
+    assert assign_clusters(batch, []) == ["a", "a", "c", "a"]
 
 
 def test_batch_uses_stored_candidates_and_recent_memory() -> None:
     recent = RecentFingerprints()
-    stored = {"b": [cand("old", BASE, "old-cluster")]}
-    assert assign_clusters([doc("b", flipped(BASE, 2))], stored, recent) == ["old-cluster"]
+    stored = [cand("old", BASE, "old-cluster"), cand("far", ~BASE & (2**64 - 1))]
+    batch = [doc("b", flipped(BASE, 2)), doc("x", flipped(~BASE & (2**64 - 1), 1))]
+    assert assign_clusters(batch, stored, recent) == ["old-cluster", "far"]
     # A later batch: the index may not show "b" yet (refresh), the worker remembers it.
-    assert assign_clusters([doc("c", flipped(BASE, 3))], {}, recent) == ["old-cluster"]
+    assert assign_clusters([doc("c", flipped(BASE, 3))], [], recent) == ["old-cluster"]
     # Re-delivery of "b" in a later batch keeps its cluster.
-    assert assign_clusters([doc("b", flipped(BASE, 2))], {}, recent) == ["old-cluster"]
+    assert assign_clusters([doc("b", flipped(BASE, 2))], [], recent) == ["old-cluster"]
 
 
 def test_recent_memory_is_bounded_and_forgets_the_oldest() -> None:
@@ -100,11 +101,17 @@ def test_recent_memory_is_bounded_and_forgets_the_oldest() -> None:
     assert [c.id for c in recent.matching("b", [])] == ["b"]
 
 
-def test_candidate_search_asks_for_itself_and_band_sharers() -> None:
-    body = candidate_search(doc("a", BASE), size=50)
-    assert body["size"] == 50
-    assert set(body["_source"]) == {"simhash", "cluster_id"}
-    should = body["query"]["bool"]["should"]
-    assert should[0]["ids"]["values"] == ["a"]
-    bands = [c["constant_score"]["filter"]["term"]["simhash_bands"] for c in should[1:]]
-    assert bands == band_keys(BASE)
+def test_candidate_searches_ask_for_the_batch_itself_and_band_sharers() -> None:
+    batch = [doc("a", BASE), doc("b", flipped(BASE, 20)), doc("short", None)]
+    by_id, by_band = candidate_searches(batch, max_hits=500)
+    assert by_id["query"] == {"ids": {"values": ["a", "b", "short"]}}
+    assert by_id["size"] == 3
+    assert by_band["size"] == 500 and by_band["track_total_hits"] is False
+    assert by_band["sort"][0]["fetched_at"]["order"] == "desc"  # most recent first
+    keys = by_band["query"]["terms"]["simhash_bands"]
+    assert set(keys) == set(band_keys(BASE)) | set(band_keys(flipped(BASE, 20)))
+    assert keys == sorted(set(keys))
+    for body in (by_id, by_band):
+        assert set(body["_source"]) == {"simhash", "cluster_id"}
+    # Nothing to share without fingerprints: only the batch's own records are asked for.
+    assert len(candidate_searches([doc("short", None)], max_hits=500)) == 1
