@@ -188,18 +188,22 @@ def lookup_candidates(client: Any, index: str, docs: Sequence[Mapping[str, Any]]
 class AssignClusters(beam.DoFn):
     """Batches of (message, doc) -> (message, doc with ``cluster_id``), one by one.
 
-    If Elasticsearch cannot be asked (after a few tries), the batch is clustered against
-    this worker's recent articles only: a cluster may be missed, an article is not lost
-    nor held up (the index step waits out outages itself).
+    Elasticsearch unreachable: waited out with backoff like the index step does (the batch
+    could not be written anyway, and a guessed cluster would stick), for up to
+    ``outage_timeout_s``; then the bundle fails and its offsets stay uncommitted. Any other
+    lookup error (after ``attempts`` tries): the batch is clustered against this worker's
+    recent articles only; a cluster may be missed, no article is lost nor held up.
     """
 
     def __init__(self, es_kwargs: dict[str, Any], index: str, max_hits: int = 2000,
-                 recent_capacity: int = 20_000, attempts: int = 3):
+                 recent_capacity: int = 20_000, attempts: int = 3,
+                 outage_timeout_s: float = 3600.0):
         self.es_kwargs = es_kwargs
         self.index = index
         self.max_hits = max_hits
         self.recent_capacity = recent_capacity
         self.attempts = attempts
+        self.outage_timeout_s = outage_timeout_s
         self.joined = Metrics.counter(NAMESPACE, "articles_joined_cluster")
         self.lookup_failed = Metrics.counter(NAMESPACE, "cluster_lookups_failed")
 
@@ -218,15 +222,29 @@ class AssignClusters(beam.DoFn):
             yield message, {**doc, "cluster_id": cluster}
 
     def _stored_candidates(self, docs: list[dict[str, Any]]) -> list[Candidate]:
-        for attempt in range(1, self.attempts + 1):
+        from elasticsearch import ConnectionError as ESConnectionError
+        from elasticsearch import ConnectionTimeout as ESConnectionTimeout
+
+        deadline = time.monotonic() + self.outage_timeout_s
+        backoff, failures = 0.5, 0
+        while True:
             try:
                 return lookup_candidates(self._client, self.index, docs, self.max_hits)
-            except Exception as exc:  # connection or server error: degrade, never drop
-                log.warning("near-duplicate lookup failed (attempt %d/%d): %s", attempt,
+            except (ESConnectionError, ESConnectionTimeout) as exc:
+                if time.monotonic() + backoff > deadline:
+                    raise RuntimeError(f"Elasticsearch unreachable for the near-duplicate "
+                                       f"lookup for {self.outage_timeout_s:.0f}s") from exc
+                log.warning("Elasticsearch unreachable (%s); retrying the near-duplicate "
+                            "lookup in %.1fs", exc, backoff)
+            except Exception as exc:  # a query or server error: degrade, never drop
+                failures += 1
+                log.warning("near-duplicate lookup failed (%d/%d): %s", failures,
                             self.attempts, exc)
-                time.sleep(0.5 * attempt)
-        self.lookup_failed.inc()
-        return []
+                if failures >= self.attempts:
+                    self.lookup_failed.inc()
+                    return []
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
 
     def teardown(self) -> None:
         client = getattr(self, "_client", None)
@@ -237,14 +255,17 @@ class AssignClusters(beam.DoFn):
 class ClusterNearDuplicates(beam.PTransform):
     """(message, doc) -> (message, doc with ``cluster_id``), batched for one lookup."""
 
-    def __init__(self, es_kwargs: dict[str, Any], index: str, batch_size: int = 64):
+    def __init__(self, es_kwargs: dict[str, Any], index: str, batch_size: int = 64,
+                 outage_timeout_s: float = 3600.0):
         super().__init__()
         self.es_kwargs = es_kwargs
         self.index = index
         self.batch_size = batch_size
+        self.outage_timeout_s = outage_timeout_s
 
     def expand(self, docs: beam.PCollection) -> beam.PCollection:
         return (docs
                 | "BatchForClusters" >> beam.BatchElements(min_batch_size=1,
                                                            max_batch_size=self.batch_size)
-                | "AssignClusters" >> beam.ParDo(AssignClusters(self.es_kwargs, self.index)))
+                | "AssignClusters" >> beam.ParDo(AssignClusters(
+                    self.es_kwargs, self.index, outage_timeout_s=self.outage_timeout_s)))

@@ -59,8 +59,8 @@ class EnrichAndIndex(beam.PTransform):
                     | "BatchForNER" >> beam.BatchElements(**batch)
                     | "Enrich" >> beam.ParDo(EnrichArticles()).with_outputs(DEAD, main="ok"))
         indexed = (enriched.ok
-                   | "NearDuplicates" >> ClusterNearDuplicates(s.es_client_kwargs(), s.es_index,
-                                                               self.batch_size)
+                   | "NearDuplicates" >> ClusterNearDuplicates(
+                       s.es_client_kwargs(), s.es_index, self.batch_size, self.outage_timeout_s)
                    | "BatchForBulk" >> beam.BatchElements(**batch)
                    | "Index" >> beam.ParDo(WriteToElasticsearch(
                        s.es_client_kwargs(), s.es_index, self.outage_timeout_s,

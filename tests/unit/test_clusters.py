@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pipeline.beam.clusters import (
     Candidate,
     RecentFingerprints,
@@ -115,3 +117,69 @@ def test_candidate_searches_ask_for_the_batch_itself_and_band_sharers() -> None:
         assert set(body["_source"]) == {"simhash", "cluster_id"}
     # Nothing to share without fingerprints: only the batch's own records are asked for.
     assert len(candidate_searches([doc("short", None)], max_hits=500)) == 1
+
+
+# --- the DoFn's lookup: outages waited out, other errors degrade -------------------------
+
+
+class ScriptedClient:
+    """msearch answers from a script: an exception is raised, a list is the responses."""
+
+    def __init__(self, *script: Any) -> None:
+        self.script = list(script)
+        self.calls = 0
+
+    def msearch(self, searches: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls += 1
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(step, Exception):
+            raise step
+        return {"responses": step}
+
+
+def assigner(client: ScriptedClient, monkeypatch: Any, **kwargs: Any) -> tuple[Any, list]:
+    from pipeline.beam import clusters
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(clusters.time, "sleep", sleeps.append)
+    step = clusters.AssignClusters({}, "articles", **kwargs)
+    step._client = client  # what setup() would build
+    step._recent = RecentFingerprints()
+    return step, sleeps
+
+
+def hits(*candidates: Candidate) -> dict[str, Any]:
+    return {"hits": {"hits": [{"_id": c.id, "_source": {"simhash": c.simhash,
+                                                        "cluster_id": c.cluster_id}}
+                              for c in candidates]}}
+
+
+def test_outage_is_waited_out_then_the_cluster_found(monkeypatch: Any) -> None:
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    old = cand("old", BASE, "cluster-1")
+    client = ScriptedClient(ESConnectionError("refused"), ESConnectionError("refused"),
+                            [hits(), hits(old)])
+    step, sleeps = assigner(client, monkeypatch)
+    [(message, out)] = list(step.process([("msg", doc("new", flipped(BASE, 2)))]))
+    assert (message, out["cluster_id"]) == ("msg", "cluster-1")
+    assert sleeps == [0.5, 1.0] and client.calls == 3
+
+
+def test_endless_outage_fails_the_bundle(monkeypatch: Any) -> None:
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    step, sleeps = assigner(ScriptedClient(ESConnectionError("refused")), monkeypatch,
+                            outage_timeout_s=5.0)
+    with pytest.raises(RuntimeError, match="unreachable"):
+        list(step.process([("msg", doc("new", BASE))]))
+    assert sleeps == [0.5, 1.0, 2.0, 4.0]  # growing backoff until the next wait ends past it
+
+
+def test_other_lookup_errors_degrade_to_recent_memory(monkeypatch: Any) -> None:
+    broken = [{"error": {"type": "search_phase_execution_exception"}, "status": 400}]
+    step, _ = assigner(ScriptedClient(broken), monkeypatch, attempts=2)
+    first = list(step.process([("m1", doc("a", BASE))]))
+    second = list(step.process([("m2", doc("b", flipped(BASE, 1)))]))
+    assert first[0][1]["cluster_id"] == "a"
+    assert second[0][1]["cluster_id"] == "a"  # found in this worker's memory
