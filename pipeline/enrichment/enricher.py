@@ -111,8 +111,9 @@ class _Prepared:
 
 
 class Enricher:
-    """Holds the spaCy NER pipeline, the lingua detector, the alias table and the topic
-    lexicon. Build once (:meth:`load`), call :meth:`enrich` / :meth:`enrich_many` many times.
+    """Holds the spaCy NER pipeline, the lingua detector, the alias table, the topic
+    lexicon and the gazetteer. Build once (:meth:`load`), call :meth:`enrich` /
+    :meth:`enrich_many` many times.
     """
 
     def __init__(
