@@ -18,6 +18,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipeline.beam.clusters import ClusterNearDuplicates
 from pipeline.beam.kafka_io import ReadFromKafkaJava
 from pipeline.beam.kafka_python_source import ReadFromKafkaPython
 from pipeline.beam.messages import KafkaMessage
@@ -58,6 +59,8 @@ class EnrichAndIndex(beam.PTransform):
                     | "BatchForNER" >> beam.BatchElements(**batch)
                     | "Enrich" >> beam.ParDo(EnrichArticles()).with_outputs(DEAD, main="ok"))
         indexed = (enriched.ok
+                   | "NearDuplicates" >> ClusterNearDuplicates(
+                       s.es_client_kwargs(), s.es_index, self.batch_size, self.outage_timeout_s)
                    | "BatchForBulk" >> beam.BatchElements(**batch)
                    | "Index" >> beam.ParDo(WriteToElasticsearch(
                        s.es_client_kwargs(), s.es_index, self.outage_timeout_s,

@@ -28,7 +28,9 @@ from pipeline.enrichment.entities import (
     model_id,
     resolve_mentions,
 )
+from pipeline.enrichment.geo import ArticleGeo, Gazetteer, resolve_article_places
 from pipeline.enrichment.language import UNDETERMINED, LanguageDetector, LanguageResult
+from pipeline.enrichment.neardup import Fingerprint, fingerprint
 from pipeline.enrichment.topics import (
     TopicLexicon,
     TopicScore,
@@ -43,7 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 
-ENRICHMENT_VERSION = "1.0.0"
+# 1.1.0: geo (country codes, points) and near-duplicate fingerprints (simhash, bands).
+ENRICHMENT_VERSION = "1.1.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})
@@ -66,6 +69,8 @@ class Enrichment:
     keywords: list[str] = field(default_factory=list)
     ner_model: str | None = None
     ner_skipped_reason: str | None = None
+    geo: ArticleGeo | None = None
+    fingerprint: Fingerprint | None = None
     enrichment_version: str = ENRICHMENT_VERSION
 
     @property
@@ -91,6 +96,10 @@ class Enrichment:
             "keywords": list(self.keywords),
             "ner_model": self.ner_model,
             "ner_skipped_reason": self.ner_skipped_reason,
+            **(self.geo.to_dict() if self.geo else
+               {"places": {}, "country_codes": [], "location_points": []}),
+            "simhash": self.fingerprint.simhash if self.fingerprint else None,
+            "simhash_bands": list(self.fingerprint.bands) if self.fingerprint else [],
         }
 
 
@@ -102,8 +111,9 @@ class _Prepared:
 
 
 class Enricher:
-    """Holds the spaCy NER pipeline, the lingua detector, the alias table and the topic
-    lexicon. Build once (:meth:`load`), call :meth:`enrich` / :meth:`enrich_many` many times.
+    """Holds the spaCy NER pipeline, the lingua detector, the alias table, the topic
+    lexicon and the gazetteer. Build once (:meth:`load`), call :meth:`enrich` /
+    :meth:`enrich_many` many times.
     """
 
     def __init__(
@@ -113,6 +123,7 @@ class Enricher:
         language_detector: LanguageDetector,
         aliases: AliasTable,
         lexicon: TopicLexicon,
+        gazetteer: Gazetteer | None = None,
         batch_size: int = 32,
         max_ner_chars: int = 100_000,
         n_keywords: int = 10,
@@ -121,6 +132,7 @@ class Enricher:
         self.language_detector = language_detector
         self.aliases = aliases
         self.lexicon = lexicon
+        self.gazetteer = gazetteer
         self.batch_size = batch_size
         self.max_ner_chars = max_ner_chars
         self.n_keywords = n_keywords
@@ -148,6 +160,7 @@ class Enricher:
             language_detector=detector,
             aliases=load_alias_table(aliases_path),
             lexicon=load_topic_lexicon(lexicon_path),
+            gazetteer=Gazetteer.load(),
             batch_size=batch_size,
         )
 
@@ -202,6 +215,9 @@ class Enricher:
             result.nationalities = entities.nationalities
             result.groups = entities.groups
             result.ner_model = self.ner_model
+            if self.gazetteer is not None:
+                result.geo = resolve_article_places(
+                    self.gazetteer, [r.canonical for r in entities.locations], result.countries)
         elif code == UNDETERMINED:
             result.ner_skipped_reason = "language undetermined (text too short or ambiguous)"
         else:
@@ -211,4 +227,5 @@ class Enricher:
             result.keywords = extract_keywords(
                 f"{prepared.title}\n{prepared.text}", n=self.n_keywords
             )
+        result.fingerprint = fingerprint(prepared.title, prepared.text)
         return result

@@ -2,6 +2,13 @@
 
 ``deploy/elasticsearch/articles-index-template.json`` maps exactly these fields
 (``dynamic: strict``), so a field added here must be added there too (a test checks).
+
+Lineage: ``published_at`` (from the feed; null when the feed gives no date), ``fetched_at``
+(poller), ``enriched_at`` (here), ``indexed_at`` (stamped by the job's index step right
+before the bulk write) and ``enrichment_version`` are on every document.
+
+``cluster_id`` starts as the article's own id; the job's cluster step
+(``pipeline/beam/clusters.py``) replaces it with the cluster of a near-duplicate.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ ENTITY_TYPES = {"persons": "person", "organizations": "organization", "locations
 
 def build_document(article: Article, enrichment: dict[str, Any],
                    enriched_at: datetime) -> dict[str, Any]:
+    places = enrichment.get("places", {})
     entities = [
         {"type": entity_type, "name": e["canonical"], "surface_forms": e["surface_forms"],
-         "count": e["count"], "first_offset": e["first_offset"]}
+         "count": e["count"], "first_offset": e["first_offset"],
+         **_geo_of(places.get(e["canonical"]) if field == "locations" else None)}
         for field, entity_type in ENTITY_TYPES.items()
         for e in enrichment.get(field, [])
     ]
@@ -41,16 +50,27 @@ def build_document(article: Article, enrichment: dict[str, Any],
         "language_confidence": enrichment.get("language_confidence"),
         **{field: _names(enrichment.get(field, [])) for field in ENTITY_TYPES},
         "countries": enrichment.get("countries", []),
+        "country_codes": enrichment.get("country_codes", []),
+        "location_points": enrichment.get("location_points", []),
         "entities": entities,
         "topics": topics,
         "topic_labels": [t["label"] for t in topics],
         "keywords": enrichment.get("keywords", []),
         "ner_skipped_reason": enrichment.get("ner_skipped_reason"),
+        "simhash": enrichment.get("simhash"),
+        "simhash_bands": enrichment.get("simhash_bands", []),
+        "cluster_id": article.id,
         "published_at": _iso(article.published_at),
         "fetched_at": _iso(article.fetched_at),
         "enriched_at": enriched_at.isoformat(),
         "enrichment_version": enrichment.get("enrichment_version"),
     }
+
+
+def _geo_of(place: dict[str, Any] | None) -> dict[str, Any]:
+    if place is None:
+        return {"country_code": None, "point": None}
+    return {"country_code": place["country_code"], "point": place["point"]}
 
 
 def _names(entities: list[dict[str, Any]]) -> list[str]:

@@ -2,13 +2,16 @@
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+from pipeline.beam.transforms import WriteToElasticsearch
 from pipeline.models import Article
 from pipeline.models.document import build_document
-from pipeline.sinks.elasticsearch import TEMPLATE_PATH
+from pipeline.sinks.elasticsearch import TEMPLATE_PATH, Rejection
 
+PYONGYANG = {"lat": 39.03385, "lon": 125.75432}
 ENRICHMENT = {
-    "enrichment_version": "1.0.0",
+    "enrichment_version": "1.1.0",
     "language": "en",
     "language_confidence": 0.97,
     "clean_text": "President Vladimir V. Putin of Russia ...",
@@ -16,18 +19,33 @@ ENRICHMENT = {
                  "count": 7, "first_offset": 10}],
     "organizations": [],
     "locations": [{"canonical": "North Korea", "surface_forms": ["North Korea"], "count": 9,
-                   "first_offset": 60}],
+                   "first_offset": 60},
+                  {"canonical": "Atlantis", "surface_forms": ["Atlantis"], "count": 1,
+                   "first_offset": 90}],
     "countries": ["Russia"],
+    "places": {"North Korea": {"country_code": "KP", "point": PYONGYANG, "kind": "country",
+                               "gazetteer_name": "North Korea"}},
+    "country_codes": ["KP", "RU"],
+    "location_points": [PYONGYANG],
     "topics": [{"code": "medtop:16000000", "label": "conflict, war and peace", "score": 0.4}],
     "keywords": ["north korea"],
     "ner_skipped_reason": None,
+    "simhash": "0123456789abcdef",
+    "simhash_bands": ["012:1a2b3", "013:4c5d6"],
 }
+PUBLISHED = datetime(2025, 12, 31, 22, 0, tzinfo=UTC)
+FETCHED = datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
+ENRICHED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def article(**fields: Any) -> Article:
+    return Article.create(url="https://e.com/a", title="T", feed_url="https://e.com/f",
+                          summary="<p>Sum &amp; more</p><p>Share.</p>",
+                          published_at=PUBLISHED, fetched_at=FETCHED, **fields)
 
 
 def build() -> dict:
-    article = Article.create(url="https://e.com/a", title="T", feed_url="https://e.com/f",
-                             summary="<p>Sum &amp; more</p><p>Share.</p>")
-    return build_document(article, ENRICHMENT, datetime(2026, 1, 1, tzinfo=UTC))
+    return build_document(article(), ENRICHMENT, ENRICHED)
 
 
 def test_every_document_field_is_mapped() -> None:
@@ -40,13 +58,98 @@ def test_every_document_field_is_mapped() -> None:
         assert set(topic) == set(mapped["topics"]["properties"])
 
 
+def test_geo_and_fingerprint_fields_are_mapped_for_maps_and_lookups() -> None:
+    mapped = json.loads(TEMPLATE_PATH.read_text())["template"]["mappings"]
+    assert mapped["dynamic"] == "strict"
+    fields = mapped["properties"]
+    assert fields["location_points"]["type"] == "geo_point"
+    assert fields["entities"]["properties"]["point"]["type"] == "geo_point"
+    for keyword in ("country_codes", "simhash", "simhash_bands", "cluster_id"):
+        assert fields[keyword]["type"] == "keyword"
+    assert fields["entities"]["properties"]["country_code"]["type"] == "keyword"
+
+
 def test_entities_are_flattened_for_aggregation() -> None:
     doc = build()
     assert doc["persons"] == ["Vladimir Putin"]
-    assert doc["locations"] == ["North Korea"]
+    assert doc["locations"] == ["North Korea", "Atlantis"]
     assert doc["topic_labels"] == ["conflict, war and peace"]
     assert doc["entities"][0] == {"type": "person", "name": "Vladimir Putin",
                                   "surface_forms": ["Putin", "Vladimir V. Putin"],
-                                  "count": 7, "first_offset": 10}
+                                  "count": 7, "first_offset": 10,
+                                  "country_code": None, "point": None}
     assert doc["summary"] == "Sum & more"
     assert doc["id"] == doc["id"].lower() and len(doc["id"]) == 64
+
+
+def test_resolved_locations_carry_their_country_and_point() -> None:
+    doc = build()
+    by_name = {e["name"]: e for e in doc["entities"]}
+    assert by_name["North Korea"]["country_code"] == "KP"
+    assert by_name["North Korea"]["point"] == PYONGYANG
+    assert by_name["Atlantis"]["country_code"] is None  # unresolved: no guessing
+    assert by_name["Atlantis"]["point"] is None
+    assert doc["country_codes"] == ["KP", "RU"]
+    assert doc["location_points"] == [PYONGYANG]
+
+
+def test_fingerprint_is_copied_and_the_cluster_starts_as_the_article_itself() -> None:
+    doc = build()
+    assert doc["simhash"] == ENRICHMENT["simhash"]
+    assert doc["simhash_bands"] == ENRICHMENT["simhash_bands"]
+    assert doc["cluster_id"] == doc["id"]
+
+
+def test_enrichment_without_geo_or_fingerprint_still_fits_the_template() -> None:
+    bare = {k: v for k, v in ENRICHMENT.items()
+            if k not in {"places", "country_codes", "location_points", "simhash",
+                         "simhash_bands"}}
+    doc = build_document(article(), bare, ENRICHED)
+    assert doc["country_codes"] == [] and doc["location_points"] == []
+    assert doc["simhash"] is None and doc["simhash_bands"] == []
+    assert all(e["point"] is None for e in doc["entities"])
+
+
+# --- lineage -----------------------------------------------------------------------------
+
+
+def test_build_document_records_lineage() -> None:
+    doc = build()
+    assert doc["published_at"] == PUBLISHED.isoformat()
+    assert doc["fetched_at"] == FETCHED.isoformat()
+    assert doc["enriched_at"] == ENRICHED.isoformat()
+    assert doc["enrichment_version"] == ENRICHMENT["enrichment_version"]
+
+
+def test_unknown_publication_date_stays_null() -> None:
+    doc = build_document(Article.create(url="https://e.com/b", title="T",
+                                        feed_url="https://e.com/f", fetched_at=FETCHED),
+                         ENRICHMENT, ENRICHED)
+    assert doc["published_at"] is None and doc["fetched_at"] == FETCHED.isoformat()
+
+
+class RecordingSink:
+    """Stands in for ElasticsearchSink: records what would be bulk-indexed."""
+
+    def __init__(self) -> None:
+        self.written: list[dict[str, Any]] = []
+
+    def write(self, documents: list[dict[str, Any]]) -> list[Rejection]:
+        self.written.extend(documents)
+        return []
+
+
+def test_index_step_stamps_indexed_at_at_write_time() -> None:
+    step = WriteToElasticsearch({}, "articles", outage_timeout_s=1.0)
+    sink = RecordingSink()
+    step._sink = sink  # what setup() would build around a real client
+    doc = build()
+    before = datetime.now(UTC)
+    assert list(step.process([(None, doc)])) == [doc["id"]]
+    [written] = sink.written
+    indexed_at = datetime.fromisoformat(written["indexed_at"])
+    assert before <= indexed_at <= datetime.now(UTC)
+    for field in ("published_at", "fetched_at", "enriched_at", "indexed_at",
+                  "enrichment_version"):
+        assert written[field], field
+    assert written["indexed_at"] >= written["enriched_at"] >= written["fetched_at"]

@@ -90,7 +90,7 @@ def test_sample_enrichment(sample: Enrichment) -> None:
     }
     assert sample.keywords[:2] == ["North Korea", "Russia"]
     assert "Russia" in sample.countries
-    assert sample.enrichment_version == ENRICHMENT_VERSION == "1.0.0"
+    assert sample.enrichment_version == ENRICHMENT_VERSION
 
 
 def test_to_dict_is_json_serialisable(sample: Enrichment) -> None:
@@ -98,7 +98,7 @@ def test_to_dict_is_json_serialisable(sample: Enrichment) -> None:
     assert json.loads(json.dumps(data)) == data
     assert data["persons"][0]["canonical"] == "Vladimir Putin"
     assert data["topics"][0].keys() == {"code", "label", "score"}
-    assert data["enrichment_version"] == "1.0.0"
+    assert data["enrichment_version"] == ENRICHMENT_VERSION
     assert set(data) >= {
         "language",
         "language_confidence",
@@ -188,3 +188,39 @@ def test_load_with_explicit_paths(tmp_path: Path) -> None:
     )
     assert [t.code for t in result.topics] == ["x:1"]
     assert "Ruritania" in [r.canonical for r in result.locations]
+
+
+# --- geo and near-duplicate fingerprints -------------------------------------------------
+
+
+def test_sample_places_get_country_codes_and_points(sample: Enrichment) -> None:
+    assert sample.geo is not None
+    places = sample.geo.places
+    assert places["North Korea"].country_code == "KP"
+    assert places["Pyongyang"].country_code == "KP"
+    assert places["Russia"].country_code == "RU"
+    assert places["Moscow"].country_code == "RU"
+    assert places["Ukraine"].country_code == "UA"
+    assert {"KP", "RU", "UA", "US"} <= set(sample.geo.country_codes)
+    assert len(sample.geo.country_codes) == len(set(sample.geo.country_codes))
+    assert len(sample.geo.points) == sum(p.point is not None for p in places.values())
+    data = sample.to_dict()
+    assert data["places"]["Pyongyang"]["point"] == places["Pyongyang"].point
+    assert data["country_codes"] == sample.geo.country_codes
+
+
+def test_sample_has_a_fingerprint(sample: Enrichment) -> None:
+    assert sample.fingerprint is not None
+    data = sample.to_dict()
+    assert len(data["simhash"]) == 16 and int(data["simhash"], 16) >= 0
+    assert data["simhash_bands"] == sample.fingerprint.bands
+
+
+def test_non_english_gets_a_fingerprint_but_no_places(enricher: Enricher) -> None:
+    result = enricher.enrich(
+        "Grippe : la campagne de vaccination commence",
+        "Le ministère de la Santé a lancé mardi une nouvelle campagne de vaccination contre "
+        "la grippe dans toute la France, a précisé le ministre à Paris, devant la presse.",
+    )
+    assert result.geo is None and result.to_dict()["country_codes"] == []
+    assert result.fingerprint is not None  # syndicated French copies cluster too
