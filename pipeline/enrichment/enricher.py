@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 
-ENRICHMENT_VERSION = "1.0.0"
+ENRICHMENT_VERSION = "1.1.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})

@@ -90,7 +90,7 @@ def test_sample_enrichment(sample: Enrichment) -> None:
     }
     assert sample.keywords[:2] == ["North Korea", "Russia"]
     assert "Russia" in sample.countries
-    assert sample.enrichment_version == ENRICHMENT_VERSION == "1.0.0"
+    assert sample.enrichment_version == ENRICHMENT_VERSION == "1.1.0"
 
 
 def test_to_dict_is_json_serialisable(sample: Enrichment) -> None:
@@ -98,7 +98,7 @@ def test_to_dict_is_json_serialisable(sample: Enrichment) -> None:
     assert json.loads(json.dumps(data)) == data
     assert data["persons"][0]["canonical"] == "Vladimir Putin"
     assert data["topics"][0].keys() == {"code", "label", "score"}
-    assert data["enrichment_version"] == "1.0.0"
+    assert data["enrichment_version"] == "1.1.0"
     assert set(data) >= {
         "language",
         "language_confidence",

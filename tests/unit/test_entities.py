@@ -273,11 +273,11 @@ def test_short_name_after_a_name_particle(aliases: AliasTable) -> None:
         [
             _m("Bashar al-Assad", "PERSON", 0),
             _m("Assad", "PERSON", 30),
-            _m("al", "PERSON", 60),  # a particle alone never resolves
+            _m("Al", "PERSON", 60),  # a particle alone never resolves
         ],
         aliases,
     )
-    assert entities.names("person") == ["Bashar al-Assad", "al"]
+    assert entities.names("person") == ["Bashar al-Assad", "Al"]
     assert entities.persons[0].count == 2
 
 
@@ -427,3 +427,206 @@ def test_mentions_from_doc_keeps_only_entity_labels(nlp: Language) -> None:
 def test_extract_entities_needs_nlp_for_text() -> None:
     with pytest.raises(ValueError, match="needs `nlp`"):
         extract_entities("Putin visited Pyongyang.")
+
+
+# --- post-NER correction rules ----------------------------------------------------------
+
+from pipeline.enrichment.entities import (  # noqa: E402
+    has_uppercase,
+    majority_categories,
+    org_short_names,
+    place_category,
+    refine_label,
+    relabel_surname_spans,
+    repair_span_end,
+    split_country_prefix,
+    strip_role_prefix,
+)
+from pipeline.enrichment.places import PlaceNames, load_place_names  # noqa: E402
+
+PLACES = PlaceNames.from_names(
+    countries=["Ukraine", "Jordan"], regions=["Michigan"], cities=["Kyiv", "Marseille", "Paris"]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Internal Market Commissioner Thierry Breton", "Thierry Breton"),
+        ("Curator Hélène Marchand", "Hélène Marchand"),
+        ("Maryland Attorney General Anthony Brown", "Anthony Brown"),
+        ("Thierry Breton", "Thierry Breton"),
+        ("Director Smith", "Director Smith"),  # one name token left: not cut
+        ("Chief executive Ann Lee", "Ann Lee"),
+        ("Head Start Program", "Head Start Program"),  # "head" is not a role word
+    ],
+)
+def test_strip_role_prefix(text: str, expected: str) -> None:
+    assert strip_role_prefix(text) == expected
+
+
+def test_has_uppercase() -> None:
+    assert has_uppercase("Navy")
+    assert not has_uppercase("navy")
+    assert not has_uppercase("haj")
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "expected"),
+    [
+        ("navy", "ORG", None),  # no capital: not a name
+        ("Islam", "ORG", None),  # ignore list
+        ("Eid al-Adha", "PERSON", None),
+        ("Storm Ciaran", "ORG", None),  # a weather event
+        ("Hurricane Milton", "PERSON", None),
+        ("ATACMS", "PERSON", None),  # an acronym, not a person
+        ("Ukrainian", "GPE", "NORP"),  # a demonym tagged as a place
+        ("Altair Engineering", "PERSON", "ORG"),
+        ("Curator Hélène Marchand", "ORG", "PERSON"),
+        ("Director General Health Trust", "ORG", "ORG"),  # ends like an organisation
+        ("U.S.", "GPE", "GPE"),  # alias-table names keep their label
+        ("Kyiv", "PERSON", "PERSON"),  # place correction needs the gazetteer, later
+    ],
+)
+def test_refine_label(aliases: AliasTable, text: str, label: str, expected: str | None) -> None:
+    assert refine_label(text, label, aliases) == expected
+
+
+def test_split_country_prefix(aliases: AliasTable) -> None:
+    parts = split_country_prefix(_m("The U.S. Supreme Court", "ORG", 10), aliases)
+    assert parts == [_m("U.S.", "GPE", 14), _m("Supreme Court", "ORG", 19)]
+    # Too short after the prefix, not an abbreviation, or not an ORG: unchanged.
+    for mention in (
+        _m("U.S. Army", "ORG", 0),
+        _m("China Southern Airlines", "ORG", 0),
+        _m("U.S. Supreme Court", "GPE", 0),
+    ):
+        assert split_country_prefix(mention, aliases) == [mention]
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "label", "expected"),
+    [
+        ("leader Kim Jong-un said", "Kim Jong", "PERSON", "Kim Jong-un"),
+        ("a Trump-led effort", "Trump", "PERSON", "Trump"),
+        ("U.S.-made missiles", "U.S.", "GPE", "U.S."),
+        ("the Moscow-based bank", "Moscow", "GPE", "Moscow"),
+        (
+            "the Organisation for Economic Co-operation and Development. Next",
+            "Organisation for Economic Co-operation and",
+            "ORG",
+            "Organisation for Economic Co-operation and Development",
+        ),
+        ("the Bank of England", "Bank of", "ORG", "Bank of England"),
+        ("the French Open and Wimbledon", "French Open", "EVENT", "French Open"),
+        ("the Ministry of and then", "Ministry of", "ORG", "Ministry"),  # dangling: dropped
+    ],
+)
+def test_repair_span_end(text: str, span: str, label: str, expected: str) -> None:
+    start = text.index(span)
+    end = repair_span_end(text, start, start + len(span), label)
+    assert text[start:end] == expected
+
+
+def test_relabel_surname_spans(aliases: AliasTable) -> None:
+    items = [
+        NormalisedMention("Amara Okafor", "location"),
+        NormalisedMention("Okafor", "person"),
+        NormalisedMention("Dover Okafor", "organization"),
+        NormalisedMention("Red Cross", "organization"),
+    ]
+    out = relabel_surname_spans(items, aliases, PLACES)
+    assert [n.category for n in out] == ["person", "person", "person", "organization"]
+    # Without a lone surname mention nothing changes.
+    assert relabel_surname_spans(items[:1], aliases, PLACES) == items[:1]
+
+
+def test_place_category(aliases: AliasTable) -> None:
+    assert place_category(NormalisedMention("Kyiv", "person"), aliases, PLACES).category == (
+        "location"
+    )
+    assert place_category(
+        NormalisedMention("Marseille", "organization"), aliases, PLACES
+    ).category == "location"
+    assert place_category(
+        NormalisedMention("Paris Saint-Germain", "organization"), aliases, PLACES
+    ).category == "organization"
+    assert place_category(NormalisedMention("Meta", "organization"), aliases, PLACES) == (
+        NormalisedMention("Meta", "organization")
+    )
+    # Alias-table names keep their category.
+    assert place_category(NormalisedMention("NATO", "organization"), aliases, PLACES) == (
+        NormalisedMention("NATO", "organization")
+    )
+
+
+def test_org_short_names(aliases: AliasTable) -> None:
+    items = [
+        NormalisedMention("Meta Platforms", "organization"),
+        NormalisedMention("Meta", "organization"),
+        NormalisedMention("Altair Engineering", "organization"),
+        NormalisedMention("Altair", "person"),
+        NormalisedMention("European Commission", "organization"),
+        NormalisedMention("International Trade Commission", "organization"),
+        NormalisedMention("Commission", "organization"),  # two owners: ambiguous
+        NormalisedMention("NATO", "organization"),
+    ]
+    assert org_short_names(items, aliases) == {
+        "Meta": "Meta Platforms",
+        "Altair": "Altair Engineering",
+    }
+
+
+def test_majority_categories() -> None:
+    items = [
+        NormalisedMention("Labour", "person"),
+        NormalisedMention("Labour", "organization"),
+        NormalisedMention("Labour", "organization"),
+        NormalisedMention("Kyiv", "person"),
+        NormalisedMention("Kyiv", "location"),
+        NormalisedMention("Russia", "nationality"),
+    ]
+    assert majority_categories(items) == {"Labour": "organization", "Kyiv": "location"}
+
+
+def test_resolve_mentions_applies_the_corrections(aliases: AliasTable) -> None:
+    entities = resolve_mentions(
+        [
+            _m("Kyiv", "PERSON", 0),
+            _m("The U.S. Supreme Court", "ORG", 20),
+            _m("Amara Okafor", "GPE", 60),
+            _m("Okafor", "PERSON", 90),
+            _m("Ukrainian", "GPE", 120),
+            _m("Meta Platforms", "ORG", 140),
+            _m("Meta", "PERSON", 170),
+            _m("navy", "ORG", 190),
+        ],
+        aliases,
+        PLACES,
+    )
+    assert entities.names("location") == ["Kyiv", "United States"]
+    assert entities.names("person") == ["Amara Okafor"]
+    assert entities.persons[0].count == 2
+    assert sorted(entities.names("organization")) == ["Meta Platforms", "Supreme Court"]
+    assert entities.names("nationality") == ["Ukraine"]
+
+
+def test_alias_ignore_section(tmp_path: Path) -> None:
+    path = tmp_path / "aliases.yaml"
+    path.write_text("ignore: [Ramadan]\n", encoding="utf-8")
+    assert load_alias_table(path).is_ignored("RAMADAN")
+    path.write_text("ignore: Ramadan\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="ignore"):
+        load_alias_table(path)
+
+
+def test_place_names_from_the_gazetteer_packages() -> None:
+    places = load_place_names()
+    assert places.kind("South Korea") == "country"
+    assert places.kind("Korea, Republic of") == "country"
+    assert places.kind("Michigan") == "region"
+    assert places.kind("Kyiv") == "city" or places.kind("Kiev") == "city"
+    assert places.kind("Marseille") == "city"
+    assert places.kind("Okafor") is None
+    # Small towns stay out (their names are often surnames or words).
+    assert load_place_names(min_city_population=10_000_000).kind("Marseille") is None
