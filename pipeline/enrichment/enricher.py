@@ -143,10 +143,11 @@ class Enricher:
             if languages is not None
             else LanguageDetector(preload=preload_language_models)
         )
+        aliases = load_alias_table(aliases_path)
         return cls(
-            nlp=load_ner_model(model_name),
+            nlp=load_ner_model(model_name, aliases),  # the alias table also feeds its ruler
             language_detector=detector,
-            aliases=load_alias_table(aliases_path),
+            aliases=aliases,
             lexicon=load_topic_lexicon(lexicon_path),
             batch_size=batch_size,
         )

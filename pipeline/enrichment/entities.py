@@ -117,6 +117,8 @@ class AliasTable:
     # Capitalised names that are not persons, organisations or places (religions, holidays,
     # periods): dropped whatever label spaCy gives them.
     ignored: frozenset[str] = frozenset()
+    # Every name as written in the table, with its category (for the spaCy entity ruler).
+    names: tuple[tuple[str, Category], ...] = ()
 
     @cached_property
     def country_keys(self) -> frozenset[str]:
@@ -127,6 +129,7 @@ class AliasTable:
     def from_mapping(cls, data: Mapping[str, Any]) -> AliasTable:
         """Build from the parsed YAML structure (see ``seeds/aliases.yaml``)."""
         entries: dict[str, tuple[str, Category]] = {}
+        written: list[tuple[str, Category]] = []
         for section, category in _SECTIONS.items():
             table = data.get(section) or {}
             if not isinstance(table, Mapping):
@@ -145,6 +148,7 @@ class AliasTable:
                             f" and {canonical!r} ({category})"
                         )
                     entries[key] = (canonical, category)
+                    written.append((name, category))
         demonyms: dict[str, str] = {}
         raw_demonyms = data.get("demonyms") or {}
         if not isinstance(raw_demonyms, Mapping):
@@ -155,7 +159,9 @@ class AliasTable:
         if not isinstance(raw_ignored, list):
             raise ValueError("aliases: section 'ignore' must be a list")
         ignored = frozenset(loose_key(str(name)) for name in raw_ignored)
-        return cls(entries=entries, demonyms=demonyms, ignored=ignored)
+        return cls(
+            entries=entries, demonyms=demonyms, ignored=ignored, names=tuple(written)
+        )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AliasTable:
@@ -488,6 +494,22 @@ def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
     return label
 
 
+# Last words of political party names that spaCy tags NORP ("Conservatives", "Liberal
+# Democrats"). Parties are organisations; religious or ethnic groups ("Muslims") stay groups.
+_PARTY_WORDS = frozenset(
+    {"democrats", "republicans", "conservatives", "socialists", "greens", "liberals",
+     "tories", "communists", "labour", "liberal democrats"}
+)
+
+
+def is_party_name(name: str) -> bool:
+    """``"Conservatives"``, ``"Social Democrats"`` -> True; ``"Muslims"`` -> False."""
+    tokens = name.split()
+    return bool(tokens) and all(t[:1].isupper() for t in tokens) and (
+        tokens[-1].casefold() in _PARTY_WORDS
+    )
+
+
 def _is_abbreviation(alias: str) -> bool:
     letters = alias.replace(".", "")
     return letters.isalpha() and letters.isupper() and len(letters) <= 4
@@ -559,7 +581,10 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
         hit = aliases.lookup(name)
         if hit is not None:
             return NormalisedMention(*hit)
-        return NormalisedMention(strip_leading_article(name), "group")
+        group = strip_leading_article(name)
+        if is_party_name(group):
+            return NormalisedMention(group, "organization")
+        return NormalisedMention(group, "group")
 
     hit = aliases.lookup(name)
     if hit is not None:
@@ -955,6 +980,47 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
     return mentions
 
 
+_RULER_LABELS: Mapping[Category, str] = {
+    "person": "PERSON",
+    "organization": "ORG",
+    "location": "GPE",
+}
+
+
+def alias_ruler_patterns(
+    aliases: AliasTable, places: PlaceNames | None = None
+) -> list[dict[str, str]]:
+    """spaCy EntityRuler phrase patterns for the alias table's names, as written.
+
+    Case-sensitive (so the pronoun "us" never matches "US"); names of fewer than two
+    letters are left out, and so are single words that end longer place names ("America"
+    would otherwise cut "Latin America" in two). Runs before NER, which then predicts
+    around these spans, so a listed name gets its table category and its whole span.
+    """
+    tails = places.tail_words if places is not None else frozenset()
+    patterns: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for name, category in aliases.names:
+        if sum(ch.isalpha() for ch in name) < 2 or name in seen:
+            continue
+        if " " not in name and loose_key(name) in tails:
+            continue
+        seen.add(name)
+        patterns.append({"label": _RULER_LABELS[category], "pattern": name})
+    return patterns
+
+
+def add_alias_ruler(nlp: Language, aliases: AliasTable, places: PlaceNames | None = None) -> None:
+    """Put an entity ruler with :func:`alias_ruler_patterns` in front of ``ner``."""
+    ruler = nlp.add_pipe(
+        "entity_ruler",
+        name="alias_ruler",
+        before="ner",
+        config={"phrase_matcher_attr": "ORTH", "overwrite_ents": True},
+    )
+    ruler.add_patterns(alias_ruler_patterns(aliases, places))  # type: ignore[attr-defined]
+
+
 def _resolve_model_name(name: str | None) -> str:
     if name is not None:
         return name
@@ -966,7 +1032,9 @@ def _resolve_model_name(name: str | None) -> str:
     )
 
 
-def load_ner_model(name: str | None = None) -> Language:
+def load_ner_model(
+    name: str | None = None, aliases: AliasTable | None = None, *, alias_ruler: bool = True
+) -> Language:
     """Load an installed English spaCy pipeline with only what NER needs.
 
     Every component except ``ner`` is excluded (never loaded), and ``tok2vec`` is kept only
@@ -987,6 +1055,9 @@ def load_ner_model(name: str | None = None) -> Language:
         listeners = getattr(nlp.get_pipe("tok2vec"), "listening_components", [])
         if "ner" not in listeners:
             nlp.remove_pipe("tok2vec")
+    if alias_ruler:
+        table = aliases if aliases is not None else default_alias_table()
+        add_alias_ruler(nlp, table, default_place_names())
     return nlp
 
 

@@ -15,7 +15,7 @@ Names are compared on :func:`pipeline.enrichment.entities.loose_key`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 __all__ = ["DEFAULT_MIN_CITY_POPULATION", "PlaceKind", "PlaceNames", "default_place_names"]
@@ -52,6 +52,14 @@ class PlaceNames:
             countries=frozenset(_key(n) for n in countries if n),
             regions=frozenset(_key(n) for n in regions if n),
             cities=frozenset(_key(n) for n in cities if n),
+        )
+
+    @cached_property
+    def tail_words(self) -> frozenset[str]:
+        """Last words of multi-word region and city names ("america" of "South America").
+        Country names are left out: ISO forms such as "Virgin Islands, U.S." would add "us"."""
+        return frozenset(
+            key.rsplit(" ", 1)[1] for key in (*self.regions, *self.cities) if " " in key
         )
 
     def kind(self, name: str) -> PlaceKind | None:

@@ -191,7 +191,8 @@ def test_default_alias_table_is_cached() -> None:
         ("The Hague", "GPE", NormalisedMention("The Hague", "location")),
         ("Russian", "NORP", NormalisedMention("Russia", "nationality")),
         ("North Koreans", "NORP", NormalisedMention("North Korea", "nationality")),
-        ("Republicans", "NORP", NormalisedMention("Republicans", "group")),
+        ("Republicans", "NORP", NormalisedMention("Republicans", "organization")),  # a party
+        ("Muslims", "NORP", NormalisedMention("Muslims", "group")),
         ("“Pyongyang”", "GPE", NormalisedMention("Pyongyang", "location")),
     ],
 )
@@ -380,7 +381,8 @@ def nlp() -> Language:
 
 
 def test_model_loads_with_ner_only(nlp: Language) -> None:
-    assert nlp.pipe_names == ["ner"]
+    assert nlp.pipe_names == ["alias_ruler", "ner"]
+    assert load_ner_model(alias_ruler=False).pipe_names == ["ner"]
     assert model_id(nlp).endswith("-3.8.0")
     ner = nlp.get_pipe("ner")
     assert isinstance(ner, EntityRecognizer)
@@ -630,3 +632,38 @@ def test_place_names_from_the_gazetteer_packages() -> None:
     assert places.kind("Okafor") is None
     # Small towns stay out (their names are often surnames or words).
     assert load_place_names(min_city_population=10_000_000).kind("Marseille") is None
+
+
+def test_is_party_name() -> None:
+    from pipeline.enrichment.entities import is_party_name
+
+    assert is_party_name("Conservatives")
+    assert is_party_name("Social Democrats")
+    assert not is_party_name("Muslims")
+    assert not is_party_name("social democrats")
+    assert normalise_mention("Free Democrats", "NORP", default_alias_table()) == (
+        NormalisedMention("Free Democrats", "organization")
+    )
+
+
+def test_alias_ruler_patterns(aliases: AliasTable) -> None:
+    from pipeline.enrichment.entities import alias_ruler_patterns
+
+    places = PlaceNames.from_names(regions=["Latin America"])
+    patterns = alias_ruler_patterns(aliases, places)
+    as_set = {(p["label"], p["pattern"]) for p in patterns}
+    assert ("GPE", "U.S.") in as_set
+    assert ("ORG", "U.N.") in as_set
+    assert ("PERSON", "Kim Jong Un") in as_set
+    assert ("GPE", "America") not in as_set  # ends "Latin America": left to NER
+    assert ("GPE", "America") in {
+        (p["label"], p["pattern"]) for p in alias_ruler_patterns(aliases)
+    }
+    assert len(as_set) == len(patterns)  # no duplicates
+
+
+def test_alias_ruler_fixes_spans_and_labels(nlp: Language, aliases: AliasTable) -> None:
+    doc = nlp("Leader Kim Jong Un posted on Instagram and Facebook before the U.N. vote.")
+    found = {(e.text, e.label_) for e in doc.ents}
+    assert {("Kim Jong Un", "PERSON"), ("Instagram", "ORG"), ("Facebook", "ORG")} <= found
+    assert ("U.N.", "ORG") in found
