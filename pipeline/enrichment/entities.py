@@ -966,17 +966,34 @@ def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> i
     return end
 
 
+_GEO_FEATURE_RE = re.compile(
+    r"[ \t]+(?:rainforest|forest|jungle|river|basin|savanna|savannah|desert|mountains|"
+    r"valley|delta|sea|ocean|coast|coastline|peninsula|plateau|lake|strait|gulf|"
+    r"highlands|steppe|wetlands?|biome|region)\b"
+)
+
+
+def geo_feature_follows(text: str, end: int) -> bool:
+    """True when a geographic common noun follows the span: "the Amazon rainforest",
+    "the Cerrado savanna" name places whatever the model thought of "Amazon"."""
+    return _GEO_FEATURE_RE.match(text, end) is not None
+
+
 def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> list[Mention]:
     """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions),
-    with cut spans repaired (:func:`repair_span_end`)."""
+    with cut spans repaired (:func:`repair_span_end`) and ORG/PERSON spans followed by a
+    geographic noun relabelled LOC (:func:`geo_feature_follows`)."""
     mentions: list[Mention] = []
     for ent in doc.ents:
         if ent.label_ not in LABEL_CATEGORIES:
             continue
         end = repair_span_end(doc.text, ent.start_char, ent.end_char, ent.label_)
         text = doc.text[ent.start_char : end]
+        label = ent.label_
+        if label in ("ORG", "PERSON") and geo_feature_follows(doc.text, end):
+            label = "LOC"
         if text.strip():
-            mentions.append(Mention(text, ent.label_, ent.start_char + offset, in_title))
+            mentions.append(Mention(text, label, ent.start_char + offset, in_title))
     return mentions
 
 

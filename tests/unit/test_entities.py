@@ -667,3 +667,35 @@ def test_alias_ruler_fixes_spans_and_labels(nlp: Language, aliases: AliasTable) 
     found = {(e.text, e.label_) for e in doc.ents}
     assert {("Kim Jong Un", "PERSON"), ("Instagram", "ORG"), ("Facebook", "ORG")} <= found
     assert ("U.N.", "ORG") in found
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "expected"),
+    [
+        ("deforestation in the Amazon rainforest rose", "Amazon", True),
+        ("the Cerrado savanna", "Cerrado", True),
+        ("the Mekong River Commission", "Mekong River", False),  # a capitalised word follows
+        ("Amazon said on Monday", "Amazon", False),
+    ],
+)
+def test_geo_feature_follows(text: str, span: str, expected: bool) -> None:
+    from pipeline.enrichment.entities import geo_feature_follows
+
+    assert geo_feature_follows(text, text.index(span) + len(span)) is expected
+
+
+def test_mentions_from_doc_relabels_before_a_geographic_noun(nlp: Language) -> None:
+    doc = nlp("Fires spread across the Amazon rainforest, Greenpeace said.")
+    labels = {m.text: m.label for m in mentions_from_doc(doc)}
+    if "Amazon" in labels:  # whatever the model called it, it is a place here
+        assert labels["Amazon"] in ("LOC", "GPE")
+
+
+def test_place_names_include_first_level_subdivisions() -> None:
+    from pipeline.enrichment.places import _subdivision_name
+
+    places = load_place_names()
+    assert places.kind("Devon") == "region"
+    assert places.kind("Kerala") == "region"
+    assert places.kind("Angus") is None  # a council area: left out (also a first name)
+    assert _subdivision_name("Isle of Anglesey [Sir Ynys Môn GB-YNM]") == "Isle of Anglesey"
