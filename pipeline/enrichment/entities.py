@@ -273,6 +273,12 @@ _TITLES: tuple[str, ...] = (
     "field marshal",
     "comrade",
     "ayatollah",
+    "grand imam",
+    "imam",
+    "cardinal",
+    "archbishop",
+    "bishop",
+    "rabbi",
     "mr",
     "mrs",
     "ms",
@@ -456,6 +462,14 @@ _ORG_SUFFIXES = frozenset(
 )
 
 
+# Last words of ORG spans that name a building or site, a place in our categories
+# ("Istiqlal Mosque", "Etihad Stadium"). "Palace" is left out: "Buckingham Palace said".
+_SITE_WORDS = frozenset(
+    {"mosque", "cathedral", "temple", "stadium", "arena", "airport", "bridge", "tower",
+     "square", "circuit", "racecourse", "dam"}
+)
+
+
 def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
     """Correct spaCy's label from the mention text alone; None drops the mention.
 
@@ -463,6 +477,8 @@ def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
       PERSON (an acronym) -> dropped;
     * a demonym tagged as a place/org/person ("Ukrainian" as GPE) -> NORP;
     * a PERSON span ending in an organisation word ("Altair Engineering") -> ORG;
+    * an ORG/PERSON/FAC span ending in a site word ("Istiqlal Mosque") -> FAC (kept, as a
+      location); any other FAC span is dropped;
     * an ORG span that is a role word plus a name ("Curator Hélène Marchand") -> PERSON.
     Alias-table names keep their label: the table decides their category later.
     """
@@ -484,6 +500,11 @@ def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
         _ORG_SUFFIXES
     ):
         return "ORG"
+    is_site = len(tokens) >= 2 and tokens[-1].casefold() in _SITE_WORDS
+    if label in ("ORG", "PERSON", "FAC") and is_site:
+        return "FAC"
+    if label == "FAC":
+        return None  # other facilities (roads, "25th Grand Slam") are not kept
     if (
         label == "ORG"
         and len(tokens) >= 3
@@ -542,12 +563,21 @@ def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]
     ]
 
 
+def strip_trailing_lowercase(name: str) -> str:
+    """``"Fujian province"`` -> ``"Fujian"``: a name ends with a capitalised word (or a
+    digit, "G7"); lowercase words spaCy glued to the end are common nouns."""
+    tokens = name.split()
+    while len(tokens) > 1 and tokens[-1][:1].islower() and not has_uppercase(tokens[-1]):
+        tokens.pop()
+    return " ".join(tokens)
+
+
 def _clean_surface(text: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", text).split())
     previous = None
     while previous != name:  # possessive inside quotes, quotes around a possessive...
         previous = name
-        name = strip_possessive(name).strip(_EDGE_JUNK)
+        name = strip_trailing_lowercase(strip_possessive(name).strip(_EDGE_JUNK))
     return name
 
 
@@ -566,6 +596,8 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
     An alias hit decides the category, whatever spaCy's label.
     """
     category = LABEL_CATEGORIES.get(label)
+    if label == "FAC":  # only ever set by refine_label (sites); spaCy's own FAC is not kept
+        category = "location"
     if category is None:
         return None
     name = _clean_surface(text)
@@ -745,19 +777,55 @@ def relabel_surname_spans(
     return relabelled
 
 
+# Words that mark sports competitions and clubs: an article naming one is about sport, and
+# there "Liverpool" or "Brighton" tagged ORG is the club, "Manchester City" is not a place.
+_COMPETITION_WORDS = frozenset({"league", "cup", "championship", "open", "fc", "cf", "club"})
+_CLUB_TAILS = frozenset(
+    {"city", "united", "wanderers", "rovers", "athletic", "albion", "hotspur", "town",
+     "villa", "rangers", "county", "fc"}
+)
+
+
+def sports_context(items: Iterable[NormalisedMention]) -> bool:
+    """True when an organisation of the article is a competition or club ("Premier League",
+    "All England Club")."""
+    return any(
+        n.category == "organization"
+        and " " in n.canonical
+        and n.canonical.rsplit(" ", 1)[1].casefold() in _COMPETITION_WORDS
+        for n in items
+    )
+
+
+def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMention:
+    """In a sports article, "Manchester City" tagged as a place (or "Wolverhampton
+    Wanderers" as a person) is the club, unless the whole name is a known place
+    ("Mexico City")."""
+    tokens = norm.canonical.split()
+    if (
+        norm.category in ("location", "person")
+        and len(tokens) >= 2
+        and tokens[-1].casefold() in _CLUB_TAILS
+        and places.kind(norm.canonical) is None
+    ):
+        return NormalisedMention(norm.canonical, "organization")
+    return norm
+
+
 def place_category(
-    norm: NormalisedMention, aliases: AliasTable, places: PlaceNames
+    norm: NormalisedMention, aliases: AliasTable, places: PlaceNames, *, sport: bool = False
 ) -> NormalisedMention:
     """A person/org name that the gazetteer knows as a place becomes a location ("Kyiv"
     tagged PERSON, "Marseille" tagged ORG). Alias-table names keep their table category;
     a person is moved only if its name is a country, region or city, an organisation only
-    if it is a country or region or a single-word city."""
+    if it is a country or region or a single-word city, and not a city in a sports article
+    (``sport``: there a city-named organisation is a club)."""
     if norm.category not in ("person", "organization") or aliases.lookup(norm.canonical):
         return norm
     kind = places.kind(norm.canonical)
     if kind is None:
         return norm
-    if norm.category == "organization" and kind == "city" and " " in norm.canonical:
+    if norm.category == "organization" and kind == "city" and (sport or " " in norm.canonical):
         return norm  # "Paris Saint-Germain"-like names are clubs, not the city
     return NormalisedMention(norm.canonical, "location")
 
@@ -852,6 +920,7 @@ def resolve_mentions(
                 if norm.canonical not in names:
                     names.append(norm.canonical)
 
+    sport = sports_context(n for _, n in items)
     resolved: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
         resolved_short = False
@@ -870,7 +939,9 @@ def resolve_mentions(
                     norm = NormalisedMention(best, "person")
                     resolved_short = True
         if not resolved_short:
-            norm = place_category(norm, aliases, gazetteer)
+            norm = place_category(norm, aliases, gazetteer, sport=sport)
+            if sport:
+                norm = club_category(norm, gazetteer)
         resolved.append((mention, norm))
 
     # Single words standing for an organisation: only those spaCy did not call a place or
@@ -973,6 +1044,20 @@ _GEO_FEATURE_RE = re.compile(
 )
 
 
+# Styles that are part of how a person is named: spaCy often leaves them out of the span.
+_NAME_STYLE_BEFORE_RE = re.compile(r"(?:^|(?<=\s))(?:Pope|Prince|Princess)[ \t]+$")
+
+
+def repair_span_start(text: str, start: int, label: str = "PERSON") -> int:
+    """Start of a PERSON span with a naming style put back: "Francis" in "Pope Francis" ->
+    "Pope Francis" ("Prince William" likewise). Job titles are not added (they are
+    stripped later anyway)."""
+    if label != "PERSON":
+        return start
+    style = _NAME_STYLE_BEFORE_RE.search(text, max(0, start - 12), start)
+    return style.start() if style is not None else start
+
+
 def geo_feature_follows(text: str, end: int) -> bool:
     """True when a geographic common noun follows the span: "the Amazon rainforest",
     "the Cerrado savanna" name places whatever the model thought of "Amazon"."""
@@ -985,15 +1070,16 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
     geographic noun relabelled LOC (:func:`geo_feature_follows`)."""
     mentions: list[Mention] = []
     for ent in doc.ents:
-        if ent.label_ not in LABEL_CATEGORIES:
+        if ent.label_ not in LABEL_CATEGORIES and ent.label_ != "FAC":
             continue
+        start = repair_span_start(doc.text, ent.start_char, ent.label_)
         end = repair_span_end(doc.text, ent.start_char, ent.end_char, ent.label_)
-        text = doc.text[ent.start_char : end]
+        text = doc.text[start:end]
         label = ent.label_
         if label in ("ORG", "PERSON") and geo_feature_follows(doc.text, end):
             label = "LOC"
         if text.strip():
-            mentions.append(Mention(text, label, ent.start_char + offset, in_title))
+            mentions.append(Mention(text, label, start + offset, in_title))
     return mentions
 
 

@@ -699,3 +699,65 @@ def test_place_names_include_first_level_subdivisions() -> None:
     assert places.kind("Kerala") == "region"
     assert places.kind("Angus") is None  # a council area: left out (also a first name)
     assert _subdivision_name("Isle of Anglesey [Sir Ynys Môn GB-YNM]") == "Isle of Anglesey"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Fujian province", "Fujian"),
+        ("Amazon rainforest", "Amazon"),
+        ("G7", "G7"),
+        ("Apollo 11", "Apollo 11"),
+        ("Bashar al-Assad", "Bashar al-Assad"),
+        ("Bank of England", "Bank of England"),
+        ("province", "province"),  # nothing name-like left: unchanged (dropped later)
+    ],
+)
+def test_strip_trailing_lowercase(text: str, expected: str) -> None:
+    from pipeline.enrichment.entities import strip_trailing_lowercase
+
+    assert strip_trailing_lowercase(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "label", "expected"),
+    [
+        ("said Pope Francis on Sunday", "Francis", "PERSON", "Pope Francis"),
+        ("as Prince William watched", "William", "PERSON", "Prince William"),
+        ("President Joe Biden", "Joe Biden", "PERSON", "Joe Biden"),  # job titles: no
+        ("the Pope Francis Foundation", "Francis Foundation", "ORG", "Francis Foundation"),
+        ("Francis said", "Francis", "PERSON", "Francis"),
+    ],
+)
+def test_repair_span_start(text: str, span: str, label: str, expected: str) -> None:
+    from pipeline.enrichment.entities import repair_span_start
+
+    start = text.index(span)
+    assert text[repair_span_start(text, start, label) : start + len(span)] == expected
+
+
+def test_refine_label_sites(aliases: AliasTable) -> None:
+    assert refine_label("Istiqlal Mosque", "ORG", aliases) == "FAC"
+    assert refine_label("the Etihad Stadium", "FAC", aliases) == "FAC"
+    assert refine_label("25th Grand Slam", "FAC", aliases) is None
+    assert normalise_mention("the Etihad Stadium", "FAC", aliases) == NormalisedMention(
+        "Etihad Stadium", "location"
+    )
+
+
+def test_sports_context_and_clubs(aliases: AliasTable) -> None:
+    from pipeline.enrichment.entities import club_category, sports_context
+
+    places = PlaceNames.from_names(cities=["Liverpool", "Mexico City", "Manchester"])
+    league = NormalisedMention("Premier League", "organization")
+    assert sports_context([league])
+    assert not sports_context([NormalisedMention("League of Nations Museum", "location")])
+    assert club_category(NormalisedMention("Manchester City", "location"), places) == (
+        NormalisedMention("Manchester City", "organization")
+    )
+    assert club_category(NormalisedMention("Mexico City", "location"), places) == (
+        NormalisedMention("Mexico City", "location")
+    )
+    liverpool = NormalisedMention("Liverpool", "organization")
+    assert place_category(liverpool, aliases, places, sport=True) == liverpool
+    assert place_category(liverpool, aliases, places).category == "location"
