@@ -1069,14 +1069,15 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
     with cut spans repaired (:func:`repair_span_end`) and ORG/PERSON spans followed by a
     geographic noun relabelled LOC (:func:`geo_feature_follows`)."""
     mentions: list[Mention] = []
+    full_text = doc.text  # Doc.text is rebuilt from the tokens on every access: read it once
     for ent in doc.ents:
         if ent.label_ not in LABEL_CATEGORIES and ent.label_ != "FAC":
             continue
-        start = repair_span_start(doc.text, ent.start_char, ent.label_)
-        end = repair_span_end(doc.text, ent.start_char, ent.end_char, ent.label_)
-        text = doc.text[start:end]
+        start = repair_span_start(full_text, ent.start_char, ent.label_)
+        end = repair_span_end(full_text, ent.start_char, ent.end_char, ent.label_)
+        text = full_text[start:end]
         label = ent.label_
-        if label in ("ORG", "PERSON") and geo_feature_follows(doc.text, end):
+        if label in ("ORG", "PERSON") and geo_feature_follows(full_text, end):
             label = "LOC"
         if text.strip():
             mentions.append(Mention(text, label, start + offset, in_title))
@@ -1148,12 +1149,14 @@ def load_ner_model(
     from spacy.util import get_model_meta, get_package_path
 
     package = _resolve_model_name(name)
-    meta = get_model_meta(get_package_path(package))
+    # A model directory (e.g. a vendored en_core_web_md) or an installed package name.
+    model_dir = Path(package) if Path(package).is_dir() else get_package_path(package)
+    meta = get_model_meta(model_dir)
     components = list(meta.get("components") or meta.get("pipeline") or [])
     if "ner" not in components:
         raise RuntimeError(f"spaCy pipeline {package!r} has no 'ner' component")
     exclude = [c for c in components if c not in ("ner", "tok2vec")]
-    nlp = spacy.load(package, exclude=exclude)
+    nlp = spacy.load(model_dir if Path(package).is_dir() else package, exclude=exclude)
     if "tok2vec" in nlp.pipe_names:
         listeners = getattr(nlp.get_pipe("tok2vec"), "listening_components", [])
         if "ner" not in listeners:
