@@ -853,6 +853,33 @@ def org_short_names(items: Sequence[NormalisedMention], aliases: AliasTable) -> 
     return short
 
 
+_COMPASS_WORDS = frozenset(
+    {"north", "south", "east", "west", "central", "northern", "southern", "eastern", "western"}
+)
+
+
+def location_short_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
+    """"Congo" -> "Democratic Republic of the Congo" when the article names that country in
+    full: a one-word location that ends exactly one longer location of the article. Not for
+    compass-named pairs, which are different places ("Sudan" and "South Sudan")."""
+    owners: dict[str, set[str]] = {}
+    for norm in items:
+        tokens = norm.canonical.split()
+        if (
+            norm.category == "location"
+            and len(tokens) >= 2
+            and tokens[0].casefold() not in _COMPASS_WORDS
+        ):
+            owners.setdefault(tokens[-1].casefold(), set()).add(norm.canonical)
+    short: dict[str, str] = {}
+    for norm in items:
+        if norm.category == "location" and " " not in norm.canonical:
+            full = owners.get(norm.canonical.casefold(), set())
+            if len(full) == 1:
+                short[norm.canonical] = next(iter(full))
+    return short
+
+
 def majority_categories(items: Sequence[NormalisedMention]) -> dict[str, Category]:
     """One category per canonical name within an article: the one most of its mentions
     have; ties go to location, then organisation, then person (spaCy's usual confusion
@@ -954,6 +981,14 @@ def resolve_mentions(
         for m, n in resolved
     ]
 
+    short_places = location_short_names([n for _, n in resolved])
+    resolved = [
+        (m, NormalisedMention(short_places[n.canonical], "location"))
+        if n.category == "location" and n.canonical in short_places
+        else (m, n)
+        for m, n in resolved
+    ]
+
     winners = majority_categories([n for _, n in resolved])
     resolved = [
         (m, NormalisedMention(n.canonical, winners.get(n.canonical, n.category)))
@@ -1012,11 +1047,15 @@ _NOT_NAME_TAILS = frozenset(
 )
 
 
+_PARTICLE_TAIL_RE = re.compile(r"[ \t]+(?:Al|al|bin|ibn|el|El)(?:[ \t]+|-)[A-Z][\w'’-]*")
+
+
 def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> int:
     """End of an entity span after repairing two frequent spaCy cuts.
 
     * A PERSON cut at a hyphen: "Kim Jong" in "Kim Jong-un" -> "Kim Jong-un" (East Asian
       given names; "Trump-led" is not extended).
+    * A PERSON cut before an Arabic name particle: "... bin Abdulrahman" + " Al Thani".
     * A name cut after a connector: "Organisation for Economic Co-operation and" ->
       "... and Development" (the capitalised words that follow); when none follow, the
       dangling connector is dropped instead.
@@ -1030,6 +1069,10 @@ def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> i
         and tail.group()[1:] not in _NOT_NAME_TAILS
     ):
         end = tail.end()
+    if label == "PERSON":
+        particle_tail = _PARTICLE_TAIL_RE.match(text, end)
+        if particle_tail is not None:  # "Mohammed bin Abdulrahman" + " Al Thani"
+            end = particle_tail.end()
     connector = _TRAILING_CONNECTOR_RE.search(text, start, end)
     if connector is not None:
         run = _CAPITALISED_RUN_RE.match(text, end)

@@ -761,3 +761,26 @@ def test_sports_context_and_clubs(aliases: AliasTable) -> None:
     liverpool = NormalisedMention("Liverpool", "organization")
     assert place_category(liverpool, aliases, places, sport=True) == liverpool
     assert place_category(liverpool, aliases, places).category == "location"
+
+
+def test_location_short_names() -> None:
+    from pipeline.enrichment.entities import location_short_names
+
+    drc = NormalisedMention("Democratic Republic of the Congo", "location")
+    items = [
+        drc,
+        NormalisedMention("Congo", "location"),
+        NormalisedMention("South Sudan", "location"),
+        NormalisedMention("Sudan", "location"),  # a different country, not a short name
+        NormalisedMention("Kinshasa", "location"),
+    ]
+    assert location_short_names(items) == {"Congo": "Democratic Republic of the Congo"}
+
+
+def test_repair_span_end_arabic_particles() -> None:
+    text = "Prime Minister Mohammed bin Abdulrahman Al Thani said"
+    span = "Mohammed bin Abdulrahman"
+    start = text.index(span)
+    end = repair_span_end(text, start, start + len(span), "PERSON")
+    assert text[start:end] == "Mohammed bin Abdulrahman Al Thani"
+    assert repair_span_end(text, start, start + len(span), "ORG") == start + len(span)
