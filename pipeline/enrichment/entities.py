@@ -1101,6 +1101,20 @@ def repair_span_start(text: str, start: int, label: str = "PERSON") -> int:
     return style.start() if style is not None else start
 
 
+_TEAM_TAIL_RE = re.compile(r" [A-Z][a-z]+s\b")
+
+
+def team_name_end(text: str, end: int, taken: frozenset[int] = frozenset()) -> int | None:
+    """End of a team name when a place is followed by a capitalised plural that no other
+    entity starts with: "Dallas" + " Mavericks" -> "Dallas Mavericks" (North American
+    team names). None when nothing such follows. Body text only: headlines are in title
+    case ("Russia Says ...")."""
+    tail = _TEAM_TAIL_RE.match(text, end)
+    if tail is None or end + 1 in taken:
+        return None
+    return tail.end()
+
+
 def geo_feature_follows(text: str, end: int) -> bool:
     """True when a geographic common noun follows the span: "the Amazon rainforest",
     "the Cerrado savanna" name places whatever the model thought of "Amazon"."""
@@ -1109,10 +1123,12 @@ def geo_feature_follows(text: str, end: int) -> bool:
 
 def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> list[Mention]:
     """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions),
-    with cut spans repaired (:func:`repair_span_end`) and ORG/PERSON spans followed by a
-    geographic noun relabelled LOC (:func:`geo_feature_follows`)."""
+    with cut spans repaired (:func:`repair_span_end`), ORG/PERSON spans followed by a
+    geographic noun relabelled LOC (:func:`geo_feature_follows`) and "Dallas" + "Mavericks"
+    joined into a team (:func:`team_name_end`)."""
     mentions: list[Mention] = []
     full_text = doc.text  # Doc.text is rebuilt from the tokens on every access: read it once
+    entity_starts = frozenset(ent.start_char for ent in doc.ents)
     for ent in doc.ents:
         if ent.label_ not in LABEL_CATEGORIES and ent.label_ != "FAC":
             continue
@@ -1122,6 +1138,11 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
         label = ent.label_
         if label in ("ORG", "PERSON") and geo_feature_follows(full_text, end):
             label = "LOC"
+        elif label == "GPE" and not in_title:
+            team_end = team_name_end(full_text, end, entity_starts)
+            if team_end is not None:
+                end, label = team_end, "ORG"
+                text = full_text[start:end]
         if text.strip():
             mentions.append(Mention(text, label, start + offset, in_title))
     return mentions

@@ -784,3 +784,15 @@ def test_repair_span_end_arabic_particles() -> None:
     end = repair_span_end(text, start, start + len(span), "PERSON")
     assert text[start:end] == "Mohammed bin Abdulrahman Al Thani"
     assert repair_span_end(text, start, start + len(span), "ORG") == start + len(span)
+
+
+def test_team_name_end() -> None:
+    from pipeline.enrichment.entities import team_name_end
+
+    text = "beat the Dallas Mavericks 106-88 in Boston on Monday"
+    end = text.index("Dallas") + len("Dallas")
+    assert text[text.index("Dallas") : team_name_end(text, end)] == "Dallas Mavericks"
+    boston_end = text.index("Boston") + len("Boston")
+    assert team_name_end(text, boston_end) is None  # lowercase word follows
+    # The next word starts another entity: not swallowed.
+    assert team_name_end(text, end, frozenset({end + 1})) is None
