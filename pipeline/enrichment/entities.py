@@ -458,6 +458,16 @@ _ORG_SUFFIXES = frozenset(
         "capital",
         "service",
         "services",
+        "company",
+        "authority",
+        "administration",
+        "office",
+        "board",
+        "bureau",
+        "network",
+        "electric",
+        "dynamics",
+        "department",
     }
 )
 
@@ -505,11 +515,13 @@ def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
         return "FAC"
     if label == "FAC":
         return None  # other facilities (roads, "25th Grand Slam") are not kept
+    person_part = strip_role_prefix(name).split()
     if (
         label == "ORG"
         and len(tokens) >= 3
-        and strip_role_prefix(name) != name
-        and tokens[-1].casefold().rstrip(".") not in _ORG_SUFFIXES
+        and len(person_part) < len(tokens)
+        and len(person_part) <= 3
+        and not any(t.casefold().rstrip(".") in _ORG_SUFFIXES for t in person_part)
     ):
         return "PERSON"
     return label

@@ -486,6 +486,8 @@ def test_has_uppercase() -> None:
         ("Altair Engineering", "PERSON", "ORG"),
         ("Curator Hélène Marchand", "ORG", "PERSON"),
         ("Director General Health Trust", "ORG", "ORG"),  # ends like an organisation
+        ("General Electric Company", "ORG", "ORG"),
+        ("General Electric Vernova Board", "ORG", "ORG"),
         ("U.S.", "GPE", "GPE"),  # alias-table names keep their label
         ("Kyiv", "PERSON", "PERSON"),  # place correction needs the gazetteer, later
     ],
