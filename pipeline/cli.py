@@ -553,13 +553,16 @@ def reindex_cmd(ctx: click.Context, source: str, batch_size: int, force: bool,
 @click.option("--path", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Labelled JSONL set (default: tests/data/eval/articles.jsonl).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_cmd(split: str, path: Path | None, as_json: bool) -> None:
+# enrich-quality: compare spaCy pipelines (installed package name or model directory)
+@click.option("--model", "model_name", default=None, metavar="NAME_OR_DIR",
+              help="spaCy pipeline to evaluate instead of the default en_core_web_sm.")
+def eval_cmd(split: str, path: Path | None, as_json: bool, model_name: str | None) -> None:
     """Measure enrichment quality (entities P/R/F1, topic and language accuracy)."""
     from pipeline.enrichment.enricher import Enricher
     from pipeline.evaluation import DEFAULT_EVAL_PATH, evaluate, format_report, load_eval_set
 
     articles = load_eval_set(path or DEFAULT_EVAL_PATH)
-    report = evaluate(Enricher.load(), articles, split=split)
+    report = evaluate(Enricher.load(model_name=model_name), articles, split=split)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:

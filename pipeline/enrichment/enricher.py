@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 
-# 1.1.0: geo (country codes, points) and near-duplicate fingerprints (simhash, bands).
-ENRICHMENT_VERSION = "1.1.0"
+# 1.2.0: geo (country codes, points), near-duplicate fingerprints, entity corrections.
+ENRICHMENT_VERSION = "1.2.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})
@@ -155,10 +155,11 @@ class Enricher:
             if languages is not None
             else LanguageDetector(preload=preload_language_models)
         )
+        aliases = load_alias_table(aliases_path)
         return cls(
-            nlp=load_ner_model(model_name),
+            nlp=load_ner_model(model_name, aliases),  # the alias table also feeds its ruler
             language_detector=detector,
-            aliases=load_alias_table(aliases_path),
+            aliases=aliases,
             lexicon=load_topic_lexicon(lexicon_path),
             gazetteer=Gazetteer.load(),
             batch_size=batch_size,

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from pipeline.enrichment.places import PlaceNames, default_place_names
+
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
@@ -112,6 +114,11 @@ class AliasTable:
 
     entries: Mapping[str, tuple[str, Category]] = field(default_factory=dict)
     demonyms: Mapping[str, str] = field(default_factory=dict)
+    # Capitalised names that are not persons, organisations or places (religions, holidays,
+    # periods): dropped whatever label spaCy gives them.
+    ignored: frozenset[str] = frozenset()
+    # Every name as written in the table, with its category (for the spaCy entity ruler).
+    names: tuple[tuple[str, Category], ...] = ()
 
     @cached_property
     def country_keys(self) -> frozenset[str]:
@@ -122,6 +129,7 @@ class AliasTable:
     def from_mapping(cls, data: Mapping[str, Any]) -> AliasTable:
         """Build from the parsed YAML structure (see ``seeds/aliases.yaml``)."""
         entries: dict[str, tuple[str, Category]] = {}
+        written: list[tuple[str, Category]] = []
         for section, category in _SECTIONS.items():
             table = data.get(section) or {}
             if not isinstance(table, Mapping):
@@ -140,13 +148,20 @@ class AliasTable:
                             f" and {canonical!r} ({category})"
                         )
                     entries[key] = (canonical, category)
+                    written.append((name, category))
         demonyms: dict[str, str] = {}
         raw_demonyms = data.get("demonyms") or {}
         if not isinstance(raw_demonyms, Mapping):
             raise ValueError("aliases: section 'demonyms' must be a mapping")
         for demonym, country in raw_demonyms.items():
             demonyms[loose_key(str(demonym))] = str(country)
-        return cls(entries=entries, demonyms=demonyms)
+        raw_ignored = data.get("ignore") or []
+        if not isinstance(raw_ignored, list):
+            raise ValueError("aliases: section 'ignore' must be a list")
+        ignored = frozenset(loose_key(str(name)) for name in raw_ignored)
+        return cls(
+            entries=entries, demonyms=demonyms, ignored=ignored, names=tuple(written)
+        )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AliasTable:
@@ -159,6 +174,10 @@ class AliasTable:
     def lookup(self, name: str) -> tuple[str, Category] | None:
         """Canonical name and category for ``name``, or None when it is not in the table."""
         return self.entries.get(loose_key(name))
+
+    def is_ignored(self, name: str) -> bool:
+        """True for names listed under ``ignore`` (not entities of any kept type)."""
+        return loose_key(name) in self.ignored
 
     def is_known_name(self, name: str) -> bool:
         """True when ``name`` is an alias-table entry or a country of the demonym table."""
@@ -254,6 +273,12 @@ _TITLES: tuple[str, ...] = (
     "field marshal",
     "comrade",
     "ayatollah",
+    "grand imam",
+    "imam",
+    "cardinal",
+    "archbishop",
+    "bishop",
+    "rabbi",
     "mr",
     "mrs",
     "ms",
@@ -321,12 +346,250 @@ def strip_demonym_prefix(name: str, aliases: AliasTable) -> str:
     return name
 
 
+# Role words that may precede a name inside a spaCy span, possibly after other capitalised
+# words ("Internal Market Commissioner Thierry Breton", "Curator Hélène Marchand").
+_ROLE_WORDS = frozenset(
+    {
+        *(t for t in _TITLES if " " not in t and "-" not in t),
+        "commissioner",
+        "attorney",
+        "curator",
+        "conductor",
+        "coach",
+        "manager",
+        "director",
+        "forecaster",
+        "chief",
+        "founder",
+        "economist",
+        "analyst",
+        "striker",
+        "midfielder",
+        "goalkeeper",
+        "officer",
+        "spokesman",
+        "inspector",
+        "executive",
+        "correspondent",
+        "candidate",
+        "negotiator",
+        "adviser",
+        "advisor",
+    }
+)
+
+
+def strip_role_prefix(name: str) -> str:
+    """``"Internal Market Commissioner Thierry Breton"`` -> ``"Thierry Breton"``.
+
+    Cuts everything up to the last role word that is followed by at least two capitalised
+    tokens; a name with no such role word is returned unchanged.
+    """
+    tokens = name.split()
+    for i in range(len(tokens) - 3, -1, -1):
+        rest = tokens[i + 1 :]
+        if tokens[i].casefold().rstrip(".") in _ROLE_WORDS and all(
+            t[:1].isupper() for t in rest
+        ):
+            return " ".join(rest)
+    return name
+
+
+def has_uppercase(text: str) -> bool:
+    """Proper names in English news carry a capital; "navy" or "haj" do not."""
+    return any(ch.isupper() for ch in text)
+
+
+# Named weather systems are events, not persons or organisations ("Storm Ciaran").
+_WEATHER_EVENT_RE = re.compile(
+    r"^(?:(?:tropical\s+)?storm|hurricane|typhoon|cyclone|super\s+typhoon)\s+[A-Z]",
+    re.IGNORECASE,
+)
+# Last words that make a PERSON span an organisation ("Altair Engineering").
+_ORG_SUFFIXES = frozenset(
+    {
+        "inc",
+        "corp",
+        "corporation",
+        "co",
+        "ltd",
+        "llc",
+        "plc",
+        "ag",
+        "sa",
+        "gmbh",
+        "group",
+        "holdings",
+        "engineering",
+        "technologies",
+        "systems",
+        "bank",
+        "airlines",
+        "airways",
+        "university",
+        "college",
+        "institute",
+        "party",
+        "club",
+        "council",
+        "agency",
+        "ministry",
+        "society",
+        "association",
+        "foundation",
+        "union",
+        "museum",
+        "orchestra",
+        "committee",
+        "commission",
+        "court",
+        "care",
+        "trust",
+        "fund",
+        "federation",
+        "league",
+        "motors",
+        "pharmaceuticals",
+        "energy",
+        "media",
+        "news",
+        "press",
+        "partners",
+        "capital",
+        "service",
+        "services",
+        "company",
+        "authority",
+        "administration",
+        "office",
+        "board",
+        "bureau",
+        "network",
+        "electric",
+        "dynamics",
+        "department",
+    }
+)
+
+
+# Last words of ORG spans that name a building or site, a place in our categories
+# ("Istiqlal Mosque", "Etihad Stadium"). "Palace" is left out: "Buckingham Palace said".
+_SITE_WORDS = frozenset(
+    {"mosque", "cathedral", "temple", "stadium", "arena", "airport", "bridge", "tower",
+     "square", "circuit", "racecourse", "dam"}
+)
+
+
+def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
+    """Correct spaCy's label from the mention text alone; None drops the mention.
+
+    * no capital letter, an ``ignore`` entry, a named storm or an all-capitals single-word
+      PERSON (an acronym) -> dropped;
+    * a demonym tagged as a place/org/person ("Ukrainian" as GPE) -> NORP;
+    * a PERSON span ending in an organisation word ("Altair Engineering") -> ORG;
+    * an ORG/PERSON/FAC span ending in a site word ("Istiqlal Mosque") -> FAC (kept, as a
+      location); any other FAC span is dropped;
+    * an ORG span that is a role word plus a name ("Curator Hélène Marchand") -> PERSON.
+    Alias-table names keep their label: the table decides their category later.
+    """
+    name = _clean_surface(text)
+    if not has_uppercase(name) or aliases.is_ignored(name) or aliases.is_ignored(
+        strip_leading_article(name)
+    ):
+        return None
+    if _WEATHER_EVENT_RE.match(name):
+        return None
+    if label == "PERSON" and " " not in name and len(name) >= 3 and name.isupper():
+        return None  # an acronym ("ATACMS"), not a person
+    if aliases.lookup(name) is not None:
+        return label
+    if label in ("GPE", "LOC", "ORG", "PERSON") and aliases.country_for_demonym(name):
+        return "NORP"
+    tokens = name.split()
+    if label == "PERSON" and len(tokens) >= 2 and tokens[-1].casefold().rstrip(".") in (
+        _ORG_SUFFIXES
+    ):
+        return "ORG"
+    is_site = len(tokens) >= 2 and tokens[-1].casefold() in _SITE_WORDS
+    if label in ("ORG", "PERSON", "FAC") and is_site:
+        return "FAC"
+    if label == "FAC":
+        return None  # other facilities (roads, "25th Grand Slam") are not kept
+    person_part = strip_role_prefix(name).split()
+    if (
+        label == "ORG"
+        and len(tokens) >= 3
+        and len(person_part) < len(tokens)
+        and len(person_part) <= 3
+        and not any(t.casefold().rstrip(".") in _ORG_SUFFIXES for t in person_part)
+    ):
+        return "PERSON"
+    return label
+
+
+# Last words of political party names that spaCy tags NORP ("Conservatives", "Liberal
+# Democrats"). Parties are organisations; religious or ethnic groups ("Muslims") stay groups.
+_PARTY_WORDS = frozenset(
+    {"democrats", "republicans", "conservatives", "socialists", "greens", "liberals",
+     "tories", "communists", "labour", "liberal democrats"}
+)
+
+
+def is_party_name(name: str) -> bool:
+    """``"Conservatives"``, ``"Social Democrats"`` -> True; ``"Muslims"`` -> False."""
+    tokens = name.split()
+    return bool(tokens) and all(t[:1].isupper() for t in tokens) and (
+        tokens[-1].casefold() in _PARTY_WORDS
+    )
+
+
+def _is_abbreviation(alias: str) -> bool:
+    letters = alias.replace(".", "")
+    return letters.isalpha() and letters.isupper() and len(letters) <= 4
+
+
+def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]:
+    """``"U.S. Supreme Court"`` (ORG) -> ``"U.S."`` (GPE) + ``"Supreme Court"`` (ORG).
+
+    Only for an abbreviated country alias ("U.S.", "UK") in front of an organisation name of
+    two or more words, so "U.S. Army" and "China Southern Airlines" stay whole.
+    """
+    if mention.label != "ORG":
+        return [mention]
+    text = strip_leading_article(mention.text)
+    offset = mention.start + len(mention.text) - len(text)
+    head, _, rest = text.partition(" ")
+    hit = aliases.lookup(head)
+    if (
+        hit is None
+        or hit[1] != "location"
+        or not _is_abbreviation(head)
+        or len(rest.split()) < 2
+        or aliases.lookup(text) is not None
+    ):
+        return [mention]
+    rest_start = offset + len(text) - len(rest)
+    return [
+        Mention(head, "GPE", offset, mention.in_title),
+        Mention(rest, "ORG", rest_start, mention.in_title),
+    ]
+
+
+def strip_trailing_lowercase(name: str) -> str:
+    """``"Fujian province"`` -> ``"Fujian"``: a name ends with a capitalised word (or a
+    digit, "G7"); lowercase words spaCy glued to the end are common nouns."""
+    tokens = name.split()
+    while len(tokens) > 1 and tokens[-1][:1].islower() and not has_uppercase(tokens[-1]):
+        tokens.pop()
+    return " ".join(tokens)
+
+
 def _clean_surface(text: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", text).split())
     previous = None
     while previous != name:  # possessive inside quotes, quotes around a possessive...
         previous = name
-        name = strip_possessive(name).strip(_EDGE_JUNK)
+        name = strip_trailing_lowercase(strip_possessive(name).strip(_EDGE_JUNK))
     return name
 
 
@@ -345,6 +608,8 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
     An alias hit decides the category, whatever spaCy's label.
     """
     category = LABEL_CATEGORIES.get(label)
+    if label == "FAC":  # only ever set by refine_label (sites); spaCy's own FAC is not kept
+        category = "location"
     if category is None:
         return None
     name = _clean_surface(text)
@@ -360,7 +625,10 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
         hit = aliases.lookup(name)
         if hit is not None:
             return NormalisedMention(*hit)
-        return NormalisedMention(strip_leading_article(name), "group")
+        group = strip_leading_article(name)
+        if is_party_name(group):
+            return NormalisedMention(group, "organization")
+        return NormalisedMention(group, "group")
 
     hit = aliases.lookup(name)
     if hit is not None:
@@ -371,6 +639,7 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
         name = strip_titles(strip_demonym_prefix(strip_titles(name), aliases))
         if _TITLE_RE.sub("", name + " ") == "":  # only a title ("President")
             return None
+        name = strip_role_prefix(name)
     else:
         name = strip_leading_article(name)
     if not name:
@@ -475,8 +744,185 @@ def _best_full_name(
     return max(candidates, key=lambda n: (counts[n], len(n.split()), -first_seen[n]))
 
 
-def resolve_mentions(mentions: Sequence[Mention], aliases: AliasTable) -> Entities:
+def _normalised_items(
+    mentions: Sequence[Mention], aliases: AliasTable
+) -> list[tuple[Mention, NormalisedMention]]:
+    """Label refinement, country-prefix split and normalisation, in order of appearance."""
+    items: list[tuple[Mention, NormalisedMention]] = []
+    for original in mentions:
+        for mention in split_country_prefix(original, aliases):
+            label = refine_label(mention.text, mention.label, aliases)
+            if label is None:
+                continue
+            normalised = normalise_mention(mention.text, label, aliases)
+            if normalised is not None:
+                items.append((Mention(mention.text, label, mention.start, mention.in_title),
+                              normalised))
+    # Order of appearance: title first, then body.
+    items.sort(key=lambda it: (not it[0].in_title, it[0].start))
+    return items
+
+
+def relabel_surname_spans(
+    items: Sequence[NormalisedMention], aliases: AliasTable, places: PlaceNames
+) -> list[NormalisedMention]:
+    """A multi-word org/location whose last word is a lone PERSON mention of the same
+    article is that person's full name ("Amara Okafor" tagged GPE, then "Okafor" PERSON)."""
+    surnames = {
+        n.canonical.casefold()
+        for n in items
+        if n.category == "person" and len(n.canonical.split()) == 1
+    }
+    relabelled: list[NormalisedMention] = []
+    for norm in items:
+        tokens = norm.canonical.split()
+        if (
+            norm.category in ("organization", "location")
+            and len(tokens) >= 2
+            and tokens[-1].casefold() in surnames
+            and all(t[:1].isupper() for t in tokens)
+            and not aliases.is_known_name(norm.canonical)
+            and places.kind(norm.canonical) is None
+        ):
+            norm = NormalisedMention(norm.canonical, "person")
+        relabelled.append(norm)
+    return relabelled
+
+
+# Words that mark sports competitions and clubs: an article naming one is about sport, and
+# there "Liverpool" or "Brighton" tagged ORG is the club, "Manchester City" is not a place.
+_COMPETITION_WORDS = frozenset({"league", "cup", "championship", "open", "fc", "cf", "club"})
+_CLUB_TAILS = frozenset(
+    {"city", "united", "wanderers", "rovers", "athletic", "albion", "hotspur", "town",
+     "villa", "rangers", "county", "fc"}
+)
+
+
+def sports_context(items: Iterable[NormalisedMention]) -> bool:
+    """True when an organisation of the article is a competition or club ("Premier League",
+    "All England Club")."""
+    return any(
+        n.category == "organization"
+        and " " in n.canonical
+        and n.canonical.rsplit(" ", 1)[1].casefold() in _COMPETITION_WORDS
+        for n in items
+    )
+
+
+def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMention:
+    """In a sports article, "Manchester City" tagged as a place (or "Wolverhampton
+    Wanderers" as a person) is the club, unless the whole name is a known place
+    ("Mexico City")."""
+    tokens = norm.canonical.split()
+    if (
+        norm.category in ("location", "person")
+        and len(tokens) >= 2
+        and tokens[-1].casefold() in _CLUB_TAILS
+        and places.kind(norm.canonical) is None
+    ):
+        return NormalisedMention(norm.canonical, "organization")
+    return norm
+
+
+def place_category(
+    norm: NormalisedMention, aliases: AliasTable, places: PlaceNames, *, sport: bool = False
+) -> NormalisedMention:
+    """A person/org name that the gazetteer knows as a place becomes a location ("Kyiv"
+    tagged PERSON, "Marseille" tagged ORG). Alias-table names keep their table category;
+    a person is moved only if its name is a country, region or city, an organisation only
+    if it is a country or region or a single-word city, and not a city in a sports article
+    (``sport``: there a city-named organisation is a club)."""
+    if norm.category not in ("person", "organization") or aliases.lookup(norm.canonical):
+        return norm
+    kind = places.kind(norm.canonical)
+    if kind is None:
+        return norm
+    if norm.category == "organization" and kind == "city" and (sport or " " in norm.canonical):
+        return norm  # "Paris Saint-Germain"-like names are clubs, not the city
+    return NormalisedMention(norm.canonical, "location")
+
+
+def org_short_names(items: Sequence[NormalisedMention], aliases: AliasTable) -> dict[str, str]:
+    """Single-word names that stand for a longer organisation of the same article:
+    "Meta" -> "Meta Platforms", "Altair" -> "Altair Engineering", "Commission" ->
+    "European Commission". The word (4+ letters, not an alias-table name) must belong to
+    exactly one multi-word organisation name of the article."""
+    by_word: dict[str, set[str]] = {}
+    for norm in items:
+        tokens = norm.canonical.split()
+        if norm.category == "organization" and len(tokens) >= 2:
+            for token in tokens:
+                if len(token) >= 4 and token[:1].isupper():
+                    by_word.setdefault(token.casefold(), set()).add(norm.canonical)
+    short: dict[str, str] = {}
+    for norm in items:
+        name = norm.canonical
+        if " " in name or aliases.is_known_name(name):
+            continue
+        owners = by_word.get(name.casefold(), set())
+        if len(owners) == 1:
+            short[name] = next(iter(owners))
+    return short
+
+
+_COMPASS_WORDS = frozenset(
+    {"north", "south", "east", "west", "central", "northern", "southern", "eastern", "western"}
+)
+
+
+def location_short_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
+    """"Congo" -> "Democratic Republic of the Congo" when the article names that country in
+    full: a one-word location that ends exactly one longer location of the article. Not for
+    compass-named pairs, which are different places ("Sudan" and "South Sudan")."""
+    owners: dict[str, set[str]] = {}
+    for norm in items:
+        tokens = norm.canonical.split()
+        if (
+            norm.category == "location"
+            and len(tokens) >= 2
+            and tokens[0].casefold() not in _COMPASS_WORDS
+        ):
+            owners.setdefault(tokens[-1].casefold(), set()).add(norm.canonical)
+    short: dict[str, str] = {}
+    for norm in items:
+        if norm.category == "location" and " " not in norm.canonical:
+            full = owners.get(norm.canonical.casefold(), set())
+            if len(full) == 1:
+                short[norm.canonical] = next(iter(full))
+    return short
+
+
+def majority_categories(items: Sequence[NormalisedMention]) -> dict[str, Category]:
+    """One category per canonical name within an article: the one most of its mentions
+    have; ties go to location, then organisation, then person (spaCy's usual confusion
+    is a place or party read as a person, rarely the reverse)."""
+    preference: dict[Category, int] = {
+        "location": 3,
+        "organization": 2,
+        "person": 1,
+        "nationality": 0,
+        "group": 0,
+    }
+    votes: dict[str, dict[Category, int]] = {}
+    for norm in items:
+        if norm.category in ("person", "organization", "location"):
+            per_name = votes.setdefault(norm.canonical, {})
+            per_name[norm.category] = per_name.get(norm.category, 0) + 1
+    return {
+        name: max(counts, key=lambda c: (counts[c], preference[c]))
+        for name, counts in votes.items()
+    }
+
+
+def resolve_mentions(
+    mentions: Sequence[Mention], aliases: AliasTable, places: PlaceNames | None = None
+) -> Entities:
     """Normalise, canonicalise and merge one article's mentions.
+
+    Passes, in order: label refinement and country-prefix split (:func:`refine_label`,
+    :func:`split_country_prefix`), normalisation, surname spans (:func:`relabel_surname_spans`),
+    short-name resolution, gazetteer type correction (:func:`place_category`) and one
+    category per name (:func:`majority_categories`).
 
     Short-name resolution: a single-token PERSON mention ("Putin", "Kim") becomes the full
     name of a multi-token person of the same article that contains that token ("Vladimir
@@ -486,14 +932,15 @@ def resolve_mentions(mentions: Sequence[Mention], aliases: AliasTable) -> Entiti
     person name of the article contains it and it is neither an alias-table entry nor a
     country of the demonym table ("Jordan" the country stays a location).
     """
-    items: list[tuple[Mention, NormalisedMention]] = []
-    for mention in mentions:
-        normalised = normalise_mention(mention.text, mention.label, aliases)
-        if normalised is not None:
-            items.append((mention, normalised))
-
-    # Order of appearance: title first, then body.
-    items.sort(key=lambda it: (not it[0].in_title, it[0].start))
+    gazetteer = places if places is not None else default_place_names()
+    raw_items = _normalised_items(mentions, aliases)
+    items = list(
+        zip(
+            [m for m, _ in raw_items],
+            relabel_surname_spans([n for _, n in raw_items], aliases, gazetteer),
+            strict=True,
+        )
+    )
 
     full_counts: dict[str, int] = {}
     full_first: dict[str, int] = {}
@@ -504,14 +951,18 @@ def resolve_mentions(mentions: Sequence[Mention], aliases: AliasTable) -> Entiti
             full_first.setdefault(norm.canonical, position)
             # Tokens of the canonical name and of the name as written, so "Zelenskyy"
             # finds "Volodymyr Zelenskyy" even though the canonical is "Volodymyr Zelensky".
-            as_written = strip_titles(strip_demonym_prefix(_clean_surface(mention.text), aliases))
+            as_written = strip_role_prefix(
+                strip_titles(strip_demonym_prefix(_clean_surface(mention.text), aliases))
+            )
             for token in {*_name_tokens(norm.canonical), *_name_tokens(as_written)}:
                 names = by_token.setdefault(token, [])
                 if norm.canonical not in names:
                     names.append(norm.canonical)
 
+    sport = sports_context(n for _, n in items)
     resolved: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
+        resolved_short = False
         if len(norm.canonical.split()) == 1:
             token = norm.canonical.casefold()
             candidates = by_token.get(token)
@@ -525,7 +976,38 @@ def resolve_mentions(mentions: Sequence[Mention], aliases: AliasTable) -> Entiti
                 if norm.category == "person" or mislabelled_person:
                     best = _best_full_name(candidates, full_counts, full_first)
                     norm = NormalisedMention(best, "person")
+                    resolved_short = True
+        if not resolved_short:
+            norm = place_category(norm, aliases, gazetteer, sport=sport)
+            if sport:
+                norm = club_category(norm, gazetteer)
         resolved.append((mention, norm))
+
+    # Single words standing for an organisation: only those spaCy did not call a place or
+    # resolve to a person ("Meta" ORG or PERSON -> "Meta Platforms").
+    short_orgs = org_short_names([n for _, n in resolved], aliases)
+    resolved = [
+        (m, NormalisedMention(short_orgs[n.canonical], "organization"))
+        if n.canonical in short_orgs and n.category in ("person", "organization")
+        else (m, n)
+        for m, n in resolved
+    ]
+
+    short_places = location_short_names([n for _, n in resolved])
+    resolved = [
+        (m, NormalisedMention(short_places[n.canonical], "location"))
+        if n.category == "location" and n.canonical in short_places
+        else (m, n)
+        for m, n in resolved
+    ]
+
+    winners = majority_categories([n for _, n in resolved])
+    resolved = [
+        (m, NormalisedMention(n.canonical, winners.get(n.canonical, n.category)))
+        if n.category in ("person", "organization", "location")
+        else (m, n)
+        for m, n in resolved
+    ]
 
     records: dict[tuple[Category, str], EntityRecord] = {}
     order: dict[tuple[Category, str], int] = {}
@@ -564,13 +1046,159 @@ def resolve_mentions(mentions: Sequence[Mention], aliases: AliasTable) -> Entiti
 # --- spaCy layer -------------------------------------------------------------------------
 
 
+_TRAILING_CONNECTOR_RE = re.compile(r"\s+(?:and|of|for|&|de|du|des|la|le)$")
+# Capitalised words on the same line; a dot or comma ends the run (sentence, list).
+_CAPITALISED_RUN_RE = re.compile(r"[ \t]+[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*)*")
+_HYPHEN_TAIL_RE = re.compile(r"-[a-z]+\b")
+
+
+# "Trump-led", "Putin-era": English words glued to a name, not the end of the name.
+_NOT_NAME_TAILS = frozenset(
+    {"led", "backed", "based", "linked", "made", "era", "style", "like", "type", "owned",
+     "run", "born", "allied", "aligned", "friendly", "appointed", "designed", "free"}
+)
+
+
+_PARTICLE_TAIL_RE = re.compile(r"[ \t]+(?:Al|al|bin|ibn|el|El)(?:[ \t]+|-)[A-Z][\w'’-]*")
+
+
+def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> int:
+    """End of an entity span after repairing two frequent spaCy cuts.
+
+    * A PERSON cut at a hyphen: "Kim Jong" in "Kim Jong-un" -> "Kim Jong-un" (East Asian
+      given names; "Trump-led" is not extended).
+    * A PERSON cut before an Arabic name particle: "... bin Abdulrahman" + " Al Thani".
+    * A name cut after a connector: "Organisation for Economic Co-operation and" ->
+      "... and Development" (the capitalised words that follow); when none follow, the
+      dangling connector is dropped instead.
+    """
+    tail = _HYPHEN_TAIL_RE.match(text, end)
+    if (
+        label == "PERSON"
+        and tail is not None
+        and end > start
+        and text[end - 1].isalpha()
+        and tail.group()[1:] not in _NOT_NAME_TAILS
+    ):
+        end = tail.end()
+    if label == "PERSON":
+        particle_tail = _PARTICLE_TAIL_RE.match(text, end)
+        if particle_tail is not None:  # "Mohammed bin Abdulrahman" + " Al Thani"
+            end = particle_tail.end()
+    connector = _TRAILING_CONNECTOR_RE.search(text, start, end)
+    if connector is not None:
+        run = _CAPITALISED_RUN_RE.match(text, end)
+        end = run.end() if run is not None else connector.start()
+    return end
+
+
+_GEO_FEATURE_RE = re.compile(
+    r"[ \t]+(?:rainforest|forest|jungle|river|basin|savanna|savannah|desert|mountains|"
+    r"valley|delta|sea|ocean|coast|coastline|peninsula|plateau|lake|strait|gulf|"
+    r"highlands|steppe|wetlands?|biome|region)\b"
+)
+
+
+# Styles that are part of how a person is named: spaCy often leaves them out of the span.
+_NAME_STYLE_BEFORE_RE = re.compile(r"(?:^|(?<=\s))(?:Pope|Prince|Princess)[ \t]+$")
+
+
+def repair_span_start(text: str, start: int, label: str = "PERSON") -> int:
+    """Start of a PERSON span with a naming style put back: "Francis" in "Pope Francis" ->
+    "Pope Francis" ("Prince William" likewise). Job titles are not added (they are
+    stripped later anyway)."""
+    if label != "PERSON":
+        return start
+    style = _NAME_STYLE_BEFORE_RE.search(text, max(0, start - 12), start)
+    return style.start() if style is not None else start
+
+
+_TEAM_TAIL_RE = re.compile(r" [A-Z][a-z]+s\b")
+
+
+def team_name_end(text: str, end: int, taken: frozenset[int] = frozenset()) -> int | None:
+    """End of a team name when a place is followed by a capitalised plural that no other
+    entity starts with: "Dallas" + " Mavericks" -> "Dallas Mavericks" (North American
+    team names). None when nothing such follows. Body text only: headlines are in title
+    case ("Russia Says ...")."""
+    tail = _TEAM_TAIL_RE.match(text, end)
+    if tail is None or end + 1 in taken:
+        return None
+    return tail.end()
+
+
+def geo_feature_follows(text: str, end: int) -> bool:
+    """True when a geographic common noun follows the span: "the Amazon rainforest",
+    "the Cerrado savanna" name places whatever the model thought of "Amazon"."""
+    return _GEO_FEATURE_RE.match(text, end) is not None
+
+
 def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> list[Mention]:
-    """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions)."""
-    return [
-        Mention(ent.text, ent.label_, ent.start_char + offset, in_title)
-        for ent in doc.ents
-        if ent.label_ in LABEL_CATEGORIES
-    ]
+    """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions),
+    with cut spans repaired (:func:`repair_span_end`), ORG/PERSON spans followed by a
+    geographic noun relabelled LOC (:func:`geo_feature_follows`) and "Dallas" + "Mavericks"
+    joined into a team (:func:`team_name_end`)."""
+    mentions: list[Mention] = []
+    full_text = doc.text  # Doc.text is rebuilt from the tokens on every access: read it once
+    entity_starts = frozenset(ent.start_char for ent in doc.ents)
+    for ent in doc.ents:
+        if ent.label_ not in LABEL_CATEGORIES and ent.label_ != "FAC":
+            continue
+        start = repair_span_start(full_text, ent.start_char, ent.label_)
+        end = repair_span_end(full_text, ent.start_char, ent.end_char, ent.label_)
+        text = full_text[start:end]
+        label = ent.label_
+        if label in ("ORG", "PERSON") and geo_feature_follows(full_text, end):
+            label = "LOC"
+        elif label == "GPE" and not in_title:
+            team_end = team_name_end(full_text, end, entity_starts)
+            if team_end is not None:
+                end, label = team_end, "ORG"
+                text = full_text[start:end]
+        if text.strip():
+            mentions.append(Mention(text, label, start + offset, in_title))
+    return mentions
+
+
+_RULER_LABELS: Mapping[Category, str] = {
+    "person": "PERSON",
+    "organization": "ORG",
+    "location": "GPE",
+}
+
+
+def alias_ruler_patterns(
+    aliases: AliasTable, places: PlaceNames | None = None
+) -> list[dict[str, str]]:
+    """spaCy EntityRuler phrase patterns for the alias table's names, as written.
+
+    Case-sensitive (so the pronoun "us" never matches "US"); names of fewer than two
+    letters are left out, and so are single words that end longer place names ("America"
+    would otherwise cut "Latin America" in two). Runs before NER, which then predicts
+    around these spans, so a listed name gets its table category and its whole span.
+    """
+    tails = places.tail_words if places is not None else frozenset()
+    patterns: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for name, category in aliases.names:
+        if sum(ch.isalpha() for ch in name) < 2 or name in seen:
+            continue
+        if " " not in name and loose_key(name) in tails:
+            continue
+        seen.add(name)
+        patterns.append({"label": _RULER_LABELS[category], "pattern": name})
+    return patterns
+
+
+def add_alias_ruler(nlp: Language, aliases: AliasTable, places: PlaceNames | None = None) -> None:
+    """Put an entity ruler with :func:`alias_ruler_patterns` in front of ``ner``."""
+    ruler = nlp.add_pipe(
+        "entity_ruler",
+        name="alias_ruler",
+        before="ner",
+        config={"phrase_matcher_attr": "ORTH", "overwrite_ents": True},
+    )
+    ruler.add_patterns(alias_ruler_patterns(aliases, places))  # type: ignore[attr-defined]
 
 
 def _resolve_model_name(name: str | None) -> str:
@@ -584,7 +1212,9 @@ def _resolve_model_name(name: str | None) -> str:
     )
 
 
-def load_ner_model(name: str | None = None) -> Language:
+def load_ner_model(
+    name: str | None = None, aliases: AliasTable | None = None, *, alias_ruler: bool = True
+) -> Language:
     """Load an installed English spaCy pipeline with only what NER needs.
 
     Every component except ``ner`` is excluded (never loaded), and ``tok2vec`` is kept only
@@ -595,16 +1225,21 @@ def load_ner_model(name: str | None = None) -> Language:
     from spacy.util import get_model_meta, get_package_path
 
     package = _resolve_model_name(name)
-    meta = get_model_meta(get_package_path(package))
+    # A model directory (e.g. a vendored en_core_web_md) or an installed package name.
+    model_dir = Path(package) if Path(package).is_dir() else get_package_path(package)
+    meta = get_model_meta(model_dir)
     components = list(meta.get("components") or meta.get("pipeline") or [])
     if "ner" not in components:
         raise RuntimeError(f"spaCy pipeline {package!r} has no 'ner' component")
     exclude = [c for c in components if c not in ("ner", "tok2vec")]
-    nlp = spacy.load(package, exclude=exclude)
+    nlp = spacy.load(model_dir if Path(package).is_dir() else package, exclude=exclude)
     if "tok2vec" in nlp.pipe_names:
         listeners = getattr(nlp.get_pipe("tok2vec"), "listening_components", [])
         if "ner" not in listeners:
             nlp.remove_pipe("tok2vec")
+    if alias_ruler:
+        table = aliases if aliases is not None else default_alias_table()
+        add_alias_ruler(nlp, table, default_place_names())
     return nlp
 
 
