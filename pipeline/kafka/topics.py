@@ -28,7 +28,11 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.dead_letter_topic, 1,
                   {"retention.ms": str(4 * week_ms), "min.insync.replicas": min_insync}),
         # Poller state keyed by feed URL: only the latest record per feed matters.
-        TopicSpec(settings.poller_state_topic, settings.raw_topic_partitions,
+        # Same partition count as the feed registry (co-partitioned, see kafka/registry.py).
+        TopicSpec(settings.poller_state_topic, settings.feed_topic_partitions,
+                  {"cleanup.policy": "compact", "min.insync.replicas": min_insync}),
+        # Feed registry (poller-scale): FeedSource JSON keyed by feed URL, tombstone = removed.
+        TopicSpec(settings.feed_registry_topic, settings.feed_topic_partitions,
                   {"cleanup.policy": "compact", "min.insync.replicas": min_insync}),
     ]
 
