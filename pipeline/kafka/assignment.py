@@ -94,6 +94,7 @@ class KafkaStateStore:
         self._partition_of: dict[str, int] = {}
         self._dirty: set[str] = set()
         self._sent: dict[str, None] = {}
+        self._written: dict[str, FeedState] = {}  # since the last take_written()
 
     # --- ownership (called by KafkaFeedAssignment) ---
 
@@ -165,12 +166,12 @@ class KafkaStateStore:
             for oldest in list(itertools.islice(self._sent, excess)):
                 del self._sent[oldest]
 
-    def flush(self) -> list[FeedState]:
-        """Write every changed state and wait for the acks; returns the states written."""
+    def flush(self) -> None:
+        """Write every changed state and wait for the acks (see :meth:`take_written`)."""
         pending = [(url, self._partition_of[url]) for url in sorted(self._dirty)
                    if url in self._partition_of]
         if not pending:
-            return []
+            return
         futures = []
         for url, partition in pending:
             state = self._owned[partition][url]
@@ -178,17 +179,21 @@ class KafkaStateStore:
                 self.topic, key=url.encode("utf-8"), value=encode_state(state),
                 partition=partition)))
         self._producer.flush()
-        written, failed = [], []
+        failed = []
         for state, future in futures:
             try:
                 future.get(timeout=0)
-                written.append(state)
+                self._written[state.url] = state
                 self._dirty.discard(state.url)
             except KafkaError as exc:
                 failed.append(f"{state.url}: {exc}")
         if failed:
             raise StateFlushError(f"{len(failed)} of {len(futures)} feed states not written "
                                   f"to {self.topic}: {failed[0]}")
+
+    def take_written(self) -> list[FeedState]:
+        """States written since the last call (for feed health after a pass)."""
+        written, self._written = list(self._written.values()), {}
         return written
 
     # Compatibility with the first, synchronous Poller (it calls feed() and save()).
@@ -366,3 +371,22 @@ class KafkaFeedAssignment:
     def _tps(self, partitions: Iterable[int]) -> list[TopicPartition]:
         return [TopicPartition(self.settings.feed_registry_topic, p) for p in partitions]
 
+
+
+def registry_snapshot(settings: Settings) -> tuple[dict[str, RegisteredFeed],
+                                                   dict[str, FeedState]]:
+    """Every registered feed and every stored state, read without joining the group (for
+    ``pipeline feeds status``; the running pollers are not disturbed)."""
+    from pipeline.kafka.registry import fold_registry
+
+    kafka = settings.kafka_client_kwargs()
+    feeds = fold_registry((r.key, r.value)
+                          for r in read_partitions(kafka, settings.feed_registry_topic))
+    states: dict[str, FeedState] = {}
+    for record in read_partitions(kafka, settings.poller_state_topic):
+        state = decode_state(record.key, record.value)
+        if state is not None:
+            states[state.url] = state
+        elif record.key:
+            states.pop(record.key.decode("utf-8", errors="replace"), None)
+    return feeds, states
