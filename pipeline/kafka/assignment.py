@@ -76,8 +76,8 @@ class KafkaStateStore:
     owns. Changes stay in memory until :meth:`flush` writes them (acks=all, idempotent
     producer) to the partition of the feed's registry entry.
 
-    ``get`` marks the state as changed: the poller asks for a state to poll the feed, and a
-    poll always changes it (last polled, next poll). ``put`` does too.
+    Only ``put`` marks a state as changed: the engine reads every owned state each pass to
+    find the due feeds, and rewriting them all would be wasted work.
 
     Sent ids (``was_sent``): the file store keeps one global set; across pollers that would
     need a shared store, so here the set is derived from the ``seen_ids`` of the feeds this
@@ -140,7 +140,6 @@ class KafkaStateStore:
             # Not ours (e.g. a feed that just moved): a fresh state, never written back.
             return FeedState(url=url)
         self._partition_of[url] = partition
-        self._dirty.add(url)
         return self._owned[partition].setdefault(url, FeedState(url=url))
 
     def put(self, state: FeedState) -> None:

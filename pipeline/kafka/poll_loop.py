@@ -121,7 +121,9 @@ def sync_poll_once(settings: Settings, publisher: Any, client: Any,
         poller = Poller(client, publisher, cast(PollerState, store), settings.max_feed_bytes)
 
         def recorded(outcome: FeedOutcome) -> None:
-            record_outcome(store.get(outcome.url), outcome, time.time())
+            state = store.get(outcome.url)
+            record_outcome(state, outcome, time.time())
+            store.put(state)
             if on_feed:
                 on_feed(outcome)
 

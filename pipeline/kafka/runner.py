@@ -54,9 +54,7 @@ def run_kafka_poller(settings: Settings, *, every: float | None, metrics_port: i
             if poll_once_factory is not None:
                 poll_once = poll_once_factory(publisher, settings)
             else:
-                from pipeline.kafka.poll_loop import sync_poll_once
-
-                poll_once = sync_poll_once(settings, publisher, client)
+                poll_once = default_poll_once(settings, publisher, client)
             passes = run_registry_poller(settings, poll_once, every=every, stop=stop,
                                          health=writer, on_pass=show, poller_id=poller_id)
     except RegistryError as exc:
@@ -82,3 +80,23 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def default_poll_once(settings: Settings, publisher: Any, client: Any) -> PollOnce:
+    """The asynchronous engine's pass (``pipeline.poller.run.poll_once``: politeness,
+    schedule, only due feeds) when this build has it, else the synchronous Poller."""
+    import asyncio
+    import importlib
+    import inspect
+
+    from pipeline.kafka.poll_loop import sync_poll_once
+
+    engine = getattr(importlib.import_module("pipeline.poller.run"), "poll_once", None)
+    if engine is None or not inspect.iscoroutinefunction(engine):
+        return sync_poll_once(settings, publisher, client)
+
+    def poll_once(feeds: list[Any], store: Any) -> dict[str, str]:
+        report = asyncio.run(engine(settings, feeds, store=store, publisher=publisher))
+        return {outcome.url: outcome.status for outcome in report.outcomes}
+
+    return poll_once

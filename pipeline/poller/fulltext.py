@@ -25,6 +25,7 @@ import urllib.robotparser
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.models import Article
@@ -39,7 +40,7 @@ MAX_ROBOTS_BYTES = 512 * 1024
 
 _TEASER_END = re.compile(
     r"(\.\.\.|…|\[\s*(?:\.\.\.|…)\s*\]|\b(?:read|see) (?:more|the full (?:story|article))"
-    r"|continue reading|full story|weiterlesen|lire la suite|leer más|leggi tutto)"
+    r"|continue reading|weiterlesen|lire la suite|leer más|leggi tutto)"
     r"[\s\W]*$",
     re.IGNORECASE)
 
@@ -98,7 +99,9 @@ def extract_page(html: bytes | str, url: str) -> ExtractedPage:
     try:
         document = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=False,
-            favor_precision=True, deduplicate=True)
+            favor_precision=True, deduplicate=True,
+            # Only dates the page states; no guessing from copyright lines or URLs.
+            date_extraction_params={"extensive_search": False, "original_date": True})
     except Exception as exc:  # trafilatura/lxml raise many types on broken markup
         raise ExtractionError(f"extraction failed: {type(exc).__name__}: {exc}") from exc
     text = (getattr(document, "text", None) or "").strip()
@@ -240,5 +243,27 @@ def httpx_getter(client: object, max_bytes: int) -> PageGetter:
                 return b"".join(chunks)
         except httpx.HTTPError as exc:
             raise PageFetchError(url, f"network error: {exc or type(exc).__name__}") from exc
+
+    return get
+
+
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+
+def fetcher_getter(fetcher: Any) -> PageGetter:
+    """A :data:`PageGetter` over the polling engine's ``Fetcher``: article pages get the
+    same per-host limits, User-Agent, size cap and address guard as feeds."""
+
+    async def get(url: str) -> bytes:
+        try:
+            result = await fetcher.fetch(url, accept=PAGE_ACCEPT)
+        except Exception as exc:  # the engine's FetchError: transport-level failures
+            reason = getattr(exc, "reason", None)
+            if reason is None:
+                raise
+            raise PageFetchError(url, str(reason)) from exc
+        if result.status != 200:
+            raise PageFetchError(url, f"HTTP {result.status}", result.status)
+        return bytes(result.body)
 
     return get

@@ -17,7 +17,6 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 from elasticsearch.exceptions import ApiError, TransportError
-from prometheus_client import Counter
 
 from pipeline.poller.feeds import FeedSource
 from pipeline.poller.state import FeedState
@@ -31,9 +30,6 @@ HEALTH_TEMPLATE_NAME = "newspipe-feed-health"
 ITEMS_PER_DAY_WINDOW_S = 7 * 86400
 DAY_S = 86400.0
 STATUSES = ("ok", "not_modified", "error", "retired", "pending")
-
-HEALTH_WRITE_FAILURES = Counter("newspipe_feed_health_write_failures_total",
-                                "Feed-health batches Elasticsearch did not take (best effort)")
 
 
 def health_doc_id(feed_url: str) -> str:
@@ -58,8 +54,10 @@ def feed_status(state: FeedState, last_status: str | None = None) -> str:
     """
     if state.retired:
         return "retired"
+    # The polling engine records the outcome in FeedState.last_status (added in issue 3).
+    last_status = last_status or getattr(state, "last_status", None)
     if last_status in STATUSES:
-        return last_status
+        return str(last_status)
     if state.last_polled_at is None and state.polls == 0:
         return "pending"
     if state.consecutive_failures > 0:
@@ -143,5 +141,4 @@ class FeedHealthWriter:
 
     def _failed(self, message: str) -> None:
         self.failures += 1
-        HEALTH_WRITE_FAILURES.inc()
         log.warning("feed health (best effort): %s", message)
