@@ -181,8 +181,14 @@ def ensure_feed_topics(settings: Settings) -> int:
     if existing:
         settings = settings.with_overrides(feed_topic_partitions=max(existing.values()))
     ensure_topics(settings)
-    counts = _partition_counts(settings, topics)
-    registry, state = (counts.get(t, 0) for t in topics)
+    # A topic just created may not show its partitions in the metadata for a moment.
+    deadline = time.monotonic() + 15
+    while True:
+        counts = _partition_counts(settings, topics)
+        registry, state = (counts.get(t, 0) for t in topics)
+        if (registry and state) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if registry != state or registry == 0:
         raise RegistryError(
             f"feed registry {settings.feed_registry_topic} has {registry} partitions and poller "
