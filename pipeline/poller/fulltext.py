@@ -18,6 +18,7 @@ the feed's text and the reason is logged; full text never loses an item.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -99,7 +100,7 @@ def extract_page(html: bytes | str, url: str) -> ExtractedPage:
     try:
         document = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=False,
-            favor_precision=True, deduplicate=True,
+            favor_precision=True,
             # Only dates the page states; no guessing from copyright lines or URLs.
             date_extraction_params={"extensive_search": False, "original_date": True})
     except Exception as exc:  # trafilatura/lxml raise many types on broken markup
@@ -148,6 +149,7 @@ class RobotsCache:
         self.user_agent = user_agent
         self._clock = clock
         self._parsers: dict[str, tuple[float, urllib.robotparser.RobotFileParser]] = {}
+        self._inflight: dict[str, asyncio.Future[urllib.robotparser.RobotFileParser]] = {}
 
     async def allowed(self, url: str) -> bool:
         parser = await self._parser_for(url)
@@ -159,6 +161,15 @@ class RobotsCache:
         cached = self._parsers.get(origin)
         if cached and cached[0] > self._clock():
             return cached[1]
+        # Items of one feed ask at the same moment: one robots.txt request per host.
+        pending = self._inflight.get(origin)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch(origin))
+            self._inflight[origin] = pending
+            pending.add_done_callback(lambda _done: self._inflight.pop(origin, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch(self, origin: str) -> urllib.robotparser.RobotFileParser:
         parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")
         ttl = ROBOTS_TTL_S
         try:
@@ -213,6 +224,30 @@ class FullTextFetcher:
         except ExtractionError as exc:
             return self._kept(article, str(exc))
         return FullTextResult(merge_page(article, page), True, why)
+
+    @classmethod
+    def from_settings(cls, settings: Any, get: PageGetter) -> FullTextFetcher:
+        """With the configured threshold and default mode; ``get`` is the poller's fetcher
+        (:func:`fetcher_getter`) so pages share its per-host limits."""
+        return cls(get, RobotsCache(get, settings.user_agent),
+                   min_chars=settings.full_text_min_chars,
+                   default_mode=settings.full_text_default)
+
+    async def complete_many(self, articles: list[Article], mode: str | None) -> list[Article]:
+        """:meth:`complete` for a feed's new items, concurrently (the fetcher's per-host
+        limits still space the requests); order kept, nothing dropped."""
+        results = await asyncio.gather(*(self.complete(a, mode) for a in articles),
+                                       return_exceptions=True)
+        completed = []
+        for article, result in zip(articles, results, strict=True):
+            if isinstance(result, FullTextResult):
+                completed.append(result.article)
+            elif isinstance(result, Exception):  # a bug or an odd fetcher: keep the item
+                self._kept(article, f"unexpected {type(result).__name__}: {result}")
+                completed.append(article)
+            else:  # cancellation and the like are not ours to swallow
+                raise result
+        return completed
 
     @staticmethod
     def _kept(article: Article, reason: str) -> FullTextResult:

@@ -85,6 +85,11 @@ class TestExtraction:
         assert extracted.author == "Maria Okafor"
         assert extracted.published_at == datetime(2026, 11, 20, tzinfo=UTC)
 
+    def test_same_page_twice_extracts_twice(self) -> None:
+        # A syndicated story fetched via two feeds: no cross-call deduplication.
+        first = extract_page(page("storm-article.html"), STORY_URL)
+        assert extract_page(page("storm-article.html"), STORY_URL + "?copy") == first
+
     def test_declared_legacy_charset(self) -> None:
         extracted = extract_page(page("retraites-cp1252.html"), "https://q.example.fr/r")
         assert "L’Assemblée nationale a adopté" in extracted.text
