@@ -30,6 +30,7 @@ from pipeline.kafka.registry import (
     RegistryError,
     ensure_feed_topics,
 )
+from pipeline.kafka.topics import ensure_topics
 from pipeline.poller.fetch import make_client
 from pipeline.poller.health import FeedHealthWriter, ensure_feed_health_index, health_doc_id
 from pipeline.poller.state import FeedState
@@ -300,3 +301,18 @@ def test_health_documents_land_in_elasticsearch(feed_settings: Settings) -> None
             es.index(index=feed_settings.feed_health_index, id="x",
                      document={"feed_url": "u", "surprise": 1})
     assert writer.failures == 0
+
+
+def test_registry_is_created_copartitioned_with_an_existing_state_topic(
+        feed_settings: Settings) -> None:
+    admin = KafkaAdminClient(**feed_settings.kafka_client_kwargs())
+    try:
+        admin.create_topics([NewTopic(feed_settings.poller_state_topic, 3, 1,
+                                      topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        admin.close()
+    # An older deployment: the state topic has 3 partitions, the setting says 4.
+    reports = {r.name: r for r in ensure_topics(feed_settings)}
+    assert reports[feed_settings.feed_registry_topic].created
+    assert reports[feed_settings.feed_registry_topic].partitions == 3
+    assert ensure_feed_topics(feed_settings) == 3
