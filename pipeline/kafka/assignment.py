@@ -26,6 +26,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -104,6 +105,9 @@ class KafkaStateStore:
             owned[state.url] = state
             self._partition_of[state.url] = partition
         self._rebuild_sent()
+
+    def partition_states(self, partition: int) -> list[FeedState]:
+        return list(self._owned.get(partition, {}).values())
 
     def drop_partition(self, partition: int) -> None:
         for url in self._owned.pop(partition, {}):
@@ -223,6 +227,18 @@ class _Listener(ConsumerRebalanceListener):
         self.assignment._on_assigned([tp.partition for tp in assigned])
 
 
+@dataclass
+class _KeptPartition:
+    """A partition given up in a rebalance, kept in memory in case it comes back: if the
+    state partition's end offset has not moved, nobody wrote to it since and the copy is
+    current (saves re-reading every state on each rebalance)."""
+
+    feeds: dict[str, RegisteredFeed]
+    states: list[FeedState]
+    registry_position: int
+    state_end: int
+
+
 class KafkaFeedAssignment:
     """This poller's share of the registry: the feeds it owns and their :attr:`store`."""
 
@@ -237,7 +253,12 @@ class KafkaFeedAssignment:
                                      self.partitions)
         self._feeds: dict[int, dict[str, RegisteredFeed]] = {}
         self._pending: set[int] = set()
+        self._kept: dict[int, _KeptPartition] = {}
         self.rebalances = 0
+        self.loads = 0  # partitions read from Kafka
+        self.reuses = 0  # partitions that came back unchanged after a rebalance
+        self._offsets = KafkaConsumer(**self._kafka, group_id=None, enable_auto_commit=False,
+                                      client_id=f"{self.poller_id}-offsets")
         self._consumer = KafkaConsumer(
             **self._kafka, group_id=settings.poller_group, client_id=self.poller_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -283,6 +304,7 @@ class KafkaFeedAssignment:
         finally:
             self._consumer.close()  # sends LeaveGroup: an immediate rebalance
             self._producer.close()
+            self._offsets.close()
 
     # --- rebalance callbacks (run inside consumer.poll) ---
 
@@ -290,17 +312,28 @@ class KafkaFeedAssignment:
         self.rebalances += 1
         try:
             self.store.flush()
+            self._producer.flush()  # tombstones too, before the end offsets are noted
+            state_end = self._state_end_offsets(
+                [p for p in partitions if p in self._feeds and p not in self._pending])
         except (StateFlushError, KafkaError) as exc:
             # The next owner re-polls from the last written state: at worst items that
             # were already produced are produced again (same id, overwritten downstream).
             log.error("could not write feed states before giving partitions up: %s", exc)
+            state_end = {}
         for partition in partitions:
-            self._feeds.pop(partition, None)
+            feeds = self._feeds.pop(partition, None)
+            if feeds is not None and partition in state_end:
+                tp = TopicPartition(self.settings.feed_registry_topic, partition)
+                self._kept[partition] = _KeptPartition(
+                    feeds, self.store.partition_states(partition),
+                    self._consumer.position(tp), state_end[partition])
             self._pending.discard(partition)
             self.store.drop_partition(partition)
         log.info("poller %s gave up partitions %s", self.poller_id, partitions)
 
     def _on_assigned(self, partitions: list[int]) -> None:
+        for gone in set(self._kept) - set(partitions):
+            del self._kept[gone]
         self._pending.update(partitions)
         if partitions:
             # No fetching from the group consumer until the partition is loaded.
@@ -319,7 +352,19 @@ class KafkaFeedAssignment:
             loaded.add(partition)
         return loaded
 
+    def _state_end_offsets(self, partitions: list[int]) -> dict[int, int]:
+        tps = [TopicPartition(self.settings.poller_state_topic, p) for p in partitions]
+        if not tps:
+            return {}
+        return {tp.partition: offset for tp, offset in self._offsets.end_offsets(tps).items()}
+
     def _load(self, partition: int) -> None:
+        kept = self._kept.pop(partition, None)
+        if kept is not None and self._state_end_offsets([partition]) == {
+                partition: kept.state_end}:
+            self._restore(partition, kept)
+            return
+        self.loads += 1
         registry_records = list(read_partitions(self._kafka, self.settings.feed_registry_topic,
                                                 [partition]))
         feeds: dict[str, RegisteredFeed] = {}
@@ -346,6 +391,20 @@ class KafkaFeedAssignment:
         self._consumer.resume(tp)
         log.info("poller %s owns partition %d: %d feeds, %d states", self.poller_id,
                  partition, len(feeds), len(states))
+
+    def _restore(self, partition: int, kept: _KeptPartition) -> None:
+        """Back after a rebalance and nobody wrote its states meanwhile: reuse the copy and
+        follow the registry from where this poller stopped."""
+        self.reuses += 1
+        self._feeds[partition] = kept.feeds
+        self.store.load_partition(partition, kept.states)
+        for url in kept.feeds:
+            self.store.track(url, partition)
+        tp = TopicPartition(self.settings.feed_registry_topic, partition)
+        self._consumer.seek(tp, kept.registry_position)
+        self._consumer.resume(tp)
+        log.info("poller %s owns partition %d again: %d feeds, unchanged", self.poller_id,
+                 partition, len(kept.feeds))
 
     def _apply(self, partition: int, records: Iterable[tuple[bytes | None, bytes | None]],
                load: bool = False) -> None:

@@ -316,3 +316,51 @@ def test_registry_is_created_copartitioned_with_an_existing_state_topic(
     assert reports[feed_settings.feed_registry_topic].created
     assert reports[feed_settings.feed_registry_topic].partitions == 3
     assert ensure_feed_topics(feed_settings) == 3
+
+
+def test_a_rebalance_keeps_unchanged_partitions_without_rereading_them(
+        feed_settings: Settings) -> None:
+    registry = FeedRegistry(feed_settings)
+    registry.ensure_topics()
+    urls = [f"https://site{i}.example/rss" for i in range(16)]
+    registry.add([RegisteredFeed(url) for url in urls])
+
+    first = KafkaFeedAssignment(feed_settings, poller_id="first", session_timeout_ms=6000)
+    stop = threading.Event()
+    try:
+        first.wait_ready()
+        assert first.loads == 4 and first.owned_partitions == [0, 1, 2, 3]
+        for url in urls:
+            state = first.store.get(url)
+            state.etag = f'"{url}"'
+            first.store.put(state)
+        first.store.flush()
+
+        def serve() -> None:  # the first poller keeps serving the group meanwhile
+            while not stop.is_set():
+                first.poll_membership(timeout_s=0.2)
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        second = KafkaFeedAssignment(feed_settings, poller_id="second", session_timeout_ms=6000)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    second.ready and len(first.owned_partitions) == 2 and first.ready):
+                second.poll_membership(timeout_s=0.2)
+            stop.set()
+            server.join(timeout=30)
+            assert len(first.owned_partitions) == 2 and len(second.owned_partitions) == 2
+            # The first poller gave all four up and got two back, unchanged: not re-read.
+            assert (first.loads, first.reuses) == (4, 2)
+            assert second.loads == 2
+            # Both see the same states: first from memory, second from Kafka.
+            for assignment in (first, second):
+                owned = assignment.store.all()
+                assert owned and all(s.etag == f'"{s.url}"' for s in owned)
+            assert {f.url for f in first.feeds} | {f.url for f in second.feeds} == set(urls)
+        finally:
+            second.close()
+    finally:
+        stop.set()
+        first.close()
