@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=20.0, gt=0)
     max_feed_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
+    # Local state (poller memory, local stack data)
+    state_dir: Path = Path.home() / ".local" / "state" / "newspipe"
+    cache_dir: Path = Path.home() / ".cache" / "newspipe"
+
     # --- Poller scale-out, full text, feed health (poller-scale) ---
     # Feed registry: compacted topic keyed by feed URL. It and poller_state_topic have the
     # same partition count, so a feed's registry entry and its state share a partition.
@@ -85,10 +89,6 @@ class Settings(BaseSettings):
     full_text_min_chars: int = Field(default=400, ge=0)
     max_page_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     # --- end poller-scale ---
-
-    # Local state (poller memory, local stack data)
-    state_dir: Path = Path.home() / ".local" / "state" / "newspipe"
-    cache_dir: Path = Path.home() / ".cache" / "newspipe"
 
     @classmethod
     def settings_customise_sources(
