@@ -2,25 +2,27 @@
 state flush, feed health — repeated.
 
 The pass itself is a callable ``poll_once(feeds, store) -> {feed_url: status}`` so the
-polling engine is pluggable: :func:`sync_poll_once` wraps the first, synchronous
-:class:`~pipeline.poller.poller.Poller`; the asynchronous engine plugs in the same way.
+polling engine is pluggable; :func:`engine_poll_once` gives the project's engine.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from pipeline.kafka.assignment import KafkaFeedAssignment, StateFlushError
 from pipeline.kafka.registry import RegisteredFeed
 from pipeline.poller.feeds import FeedSource
 from pipeline.poller.health import FeedHealthWriter
 from pipeline.poller.poller import FeedOutcome
-from pipeline.poller.state import FeedState, PollerState, StateStore
+from pipeline.poller.state import FeedState, StateStore
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,11 @@ def run_registry_poller(settings: Settings, poll_once: PollOnce, *, every: float
             if feeds:
                 summary = _one_pass(assignment, feeds, poll_once, health)
                 passes += 1
-                if on_pass:
-                    on_pass(summary)
+            else:  # nothing owned (yet): still report where this poller stands
+                summary = PassSummary(assignment.poller_id, assignment.owned_partitions, 0,
+                                      {}, 0, 0)
+            if on_pass:
+                on_pass(summary)
             if every is None:
                 break
             # Between passes keep serving the group: rebalances and registry changes.
@@ -110,24 +115,40 @@ def record_outcome(state: FeedState, outcome: FeedOutcome, now: float) -> None:
         del state.new_item_times[:-MAX_NEW_ITEM_TIMES]
 
 
-def sync_poll_once(settings: Settings, publisher: Any, client: Any,
-                   on_feed: Callable[[FeedOutcome], None] | None = None) -> PollOnce:
-    """A pass with the synchronous Poller over any StateStore."""
-    from pipeline.poller.poller import Poller
+def engine_poll_once(settings: Settings, publisher: Any) -> PollOnce:
+    """A pass of the polling engine over any StateStore.
+
+    The asynchronous engine (``pipeline.poller.run.poll_once``: per-host politeness,
+    adaptive schedule, only due feeds) when this build has it, else the first,
+    synchronous ``Poller`` (every feed, every pass). Looked up at run time so this layer
+    works with either.
+    """
+    engine = getattr(importlib.import_module("pipeline.poller.run"), "poll_once", None)
+    if engine is None or not inspect.iscoroutinefunction(engine):
+        return _sync_poll_once(settings, publisher)
 
     def poll_once(feeds: list[RegisteredFeed], store: StateStore) -> dict[str, str]:
-        # The synchronous Poller predates the StateStore protocol; KafkaStateStore offers
-        # the two methods it uses (feed, save).
-        poller = Poller(client, publisher, cast(PollerState, store), settings.max_feed_bytes)
+        report = asyncio.run(engine(settings, feeds, store=store, publisher=publisher))
+        return {outcome.url: outcome.status for outcome in report.outcomes}
 
+    return poll_once
+
+
+def _sync_poll_once(settings: Settings, publisher: Any) -> PollOnce:
+    poller_module = importlib.import_module("pipeline.poller.poller")
+    fetch_module = importlib.import_module("pipeline.poller.fetch")
+
+    def poll_once(feeds: list[RegisteredFeed], store: StateStore) -> dict[str, str]:
         def recorded(outcome: FeedOutcome) -> None:
             state = store.get(outcome.url)
             record_outcome(state, outcome, time.time())
             store.put(state)
-            if on_feed:
-                on_feed(outcome)
 
-        report = poller.poll(feeds, on_feed=recorded)
+        with fetch_module.make_client(settings.user_agent, settings.fetch_timeout_s) as client:
+            # That Poller predates the StateStore protocol; KafkaStateStore also offers the
+            # two methods it uses (feed, save).
+            poller = poller_module.Poller(client, publisher, store, settings.max_feed_bytes)
+            report = poller.poll(feeds, on_feed=recorded)
         return {o.url: o.status for o in report.outcomes}
 
     return poll_once

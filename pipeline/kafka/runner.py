@@ -21,16 +21,16 @@ def run_kafka_poller(settings: Settings, *, every: float | None, metrics_port: i
                      on_pass: Callable[[PassSummary], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT (or one pass without ``every``); returns an exit code.
 
-    ``poll_once_factory(publisher, settings)`` builds the pass; default: the synchronous
-    Poller with an httpx client.
+    ``poll_once_factory(publisher, settings)`` builds the pass; default: the project's
+    polling engine (:func:`~pipeline.kafka.poll_loop.engine_poll_once`).
     """
     from elasticsearch import Elasticsearch
 
     from pipeline.display import console
     from pipeline.kafka.assignment import default_poller_id
+    from pipeline.kafka.poll_loop import engine_poll_once
     from pipeline.kafka.producer import ArticlePublisher
     from pipeline.observability import serve_metrics
-    from pipeline.poller.fetch import make_client
     from pipeline.poller.health import FeedHealthWriter
 
     serve_metrics(metrics_port)
@@ -44,19 +44,17 @@ def run_kafka_poller(settings: Settings, *, every: float | None, metrics_port: i
     def show(summary: PassSummary) -> None:
         failed = sum(1 for s in summary.statuses.values() if s == "error")
         console.print(f"{summary.poller_id}: partitions {summary.partitions}, "
-                      f"{summary.feeds} feeds polled, {failed} failed, "
+                      f"{len(summary.statuses)} of {summary.feeds} feeds polled (the due "
+                      f"ones), {failed} failed, "
                       f"{summary.states_written} states written")
         if on_pass:
             on_pass(summary)
 
     try:
-        with make_client(settings.user_agent, settings.fetch_timeout_s) as client:
-            if poll_once_factory is not None:
-                poll_once = poll_once_factory(publisher, settings)
-            else:
-                poll_once = default_poll_once(settings, publisher, client)
-            passes = run_registry_poller(settings, poll_once, every=every, stop=stop,
-                                         health=writer, on_pass=show, poller_id=poller_id)
+        poll_once = (poll_once_factory(publisher, settings) if poll_once_factory
+                     else engine_poll_once(settings, publisher))
+        passes = run_registry_poller(settings, poll_once, every=every, stop=stop,
+                                     health=writer, on_pass=show, poller_id=poller_id)
     except RegistryError as exc:
         console.print(f"[red]{exc}[/]")
         return 2
@@ -81,22 +79,3 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
-
-def default_poll_once(settings: Settings, publisher: Any, client: Any) -> PollOnce:
-    """The asynchronous engine's pass (``pipeline.poller.run.poll_once``: politeness,
-    schedule, only due feeds) when this build has it, else the synchronous Poller."""
-    import asyncio
-    import importlib
-    import inspect
-
-    from pipeline.kafka.poll_loop import sync_poll_once
-
-    engine = getattr(importlib.import_module("pipeline.poller.run"), "poll_once", None)
-    if engine is None or not inspect.iscoroutinefunction(engine):
-        return sync_poll_once(settings, publisher, client)
-
-    def poll_once(feeds: list[Any], store: Any) -> dict[str, str]:
-        report = asyncio.run(engine(settings, feeds, store=store, publisher=publisher))
-        return {outcome.url: outcome.status for outcome in report.outcomes}
-
-    return poll_once
