@@ -116,6 +116,7 @@ class FeedHealthWriter:
         self.poller_id = poller_id
         self.failures = 0
         self.written = 0
+        self._template_installed = False
 
     def write(self, states: Iterable[FeedState], feeds: Mapping[str, FeedSource],
               now: float, statuses: Mapping[str, str] | None = None) -> int:
@@ -128,6 +129,10 @@ class FeedHealthWriter:
         if not actions:
             return 0
         try:
+            if not self._template_installed:
+                # Never let a first write create the index with dynamic mappings.
+                ensure_feed_health_index(self.client, self.index)
+                self._template_installed = True
             ok, errors = helpers.bulk(self.client, actions, raise_on_error=False,
                                       max_retries=0, stats_only=False)
         except (ApiError, TransportError, OSError) as exc:

@@ -283,10 +283,10 @@ def test_health_documents_land_in_elasticsearch(feed_settings: Settings) -> None
                         retired_reason="HTTP 410 Gone")
     feeds = {ok.url: RegisteredFeed(ok.url, "OK feed")}
     with Elasticsearch(**feed_settings.es_client_kwargs()) as es:
-        ensure_feed_health_index(es, feed_settings.feed_health_index)
-        ensure_feed_health_index(es, feed_settings.feed_health_index)  # idempotent
+        # The writer installs the template before its first write (never a dynamic index).
         writer = FeedHealthWriter(es, feed_settings.feed_health_index, "poller-x")
         assert writer.write([ok, failing, retired], feeds, now, {ok.url: "not_modified"}) == 3
+        ensure_feed_health_index(es, feed_settings.feed_health_index)  # idempotent
         assert writer.write([ok], feeds, now + 1) == 1  # overwritten, not duplicated
         es.indices.refresh(index=feed_settings.feed_health_index)
         assert es.count(index=feed_settings.feed_health_index)["count"] == 3
