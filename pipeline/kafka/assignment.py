@@ -26,13 +26,15 @@ import os
 import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.kafka.registry import (
     RegisteredFeed,
+    RegistryError,
     RegistryRecordError,
     decode_feed,
     ensure_feed_topics,
@@ -55,7 +57,10 @@ def default_poller_id() -> str:
 
 
 def encode_state(state: FeedState) -> bytes:
-    return json.dumps(state.to_dict(), separators=(",", ":")).encode("utf-8")
+    """``FeedState.to_dict()`` as JSON, without ``asdict``'s deep copy of every seen id
+    (the fields are plain JSON values; that copy was most of the cost of a flush)."""
+    shallow = {f.name: getattr(state, f.name) for f in fields(state)}
+    return json.dumps(shallow, separators=(",", ":")).encode("utf-8")
 
 
 def decode_state(key: bytes | None, value: bytes | None) -> FeedState | None:
@@ -104,7 +109,7 @@ class KafkaStateStore:
         for state in states:
             owned[state.url] = state
             self._partition_of[state.url] = partition
-        self._rebuild_sent()
+            self._sent.update(dict.fromkeys(state.seen_ids))
 
     def partition_states(self, partition: int) -> list[FeedState]:
         return list(self._owned.get(partition, {}).values())
@@ -341,15 +346,26 @@ class KafkaFeedAssignment:
         log.info("poller %s assigned partitions %s", self.poller_id, partitions)
 
     def _load_pending(self) -> set[int]:
-        loaded: set[int] = set()
-        for partition in sorted(self._pending):
-            try:
-                self._load(partition)
-            except KafkaError as exc:
-                log.warning("loading partition %d failed, retrying: %s", partition, exc)
-                continue
-            self._pending.discard(partition)
-            loaded.add(partition)
+        """Load every newly assigned partition: reuse the unchanged ones, read the rest
+        (all of them with one reader per topic). On failure they stay pending (retried on
+        the next call) and are not exposed as owned."""
+        pending = sorted(self._pending)
+        if not pending:
+            return set()
+        to_read: list[int] = []
+        try:
+            to_read = [p for p in pending if not self._reuse(p)]
+            if to_read:
+                self._read(to_read)
+        except (KafkaError, RegistryError) as exc:
+            log.warning("loading partitions %s failed, retrying: %s", to_read, exc)
+            for partition in to_read:
+                self._feeds.pop(partition, None)
+                self.store.drop_partition(partition)
+            loaded = set(pending) - set(to_read)
+        else:
+            loaded = set(pending)
+        self._pending -= loaded
         return loaded
 
     def _state_end_offsets(self, partitions: list[int]) -> dict[int, int]:
@@ -358,28 +374,37 @@ class KafkaFeedAssignment:
             return {}
         return {tp.partition: offset for tp, offset in self._offsets.end_offsets(tps).items()}
 
-    def _load(self, partition: int) -> None:
+    def _reuse(self, partition: int) -> bool:
         kept = self._kept.pop(partition, None)
-        if kept is not None and self._state_end_offsets([partition]) == {
-                partition: kept.state_end}:
-            self._restore(partition, kept)
-            return
+        if kept is None or self._state_end_offsets([partition]) != {partition: kept.state_end}:
+            return False
+        self._restore(partition, kept)
+        return True
+
+    def _read(self, partitions: list[int]) -> None:
+        registry: dict[int, list[Any]] = {p: [] for p in partitions}
+        for record in read_partitions(self._kafka, self.settings.feed_registry_topic,
+                                      partitions):
+            registry[record.partition].append(record)
+        states: dict[int, dict[str, FeedState]] = {p: {} for p in partitions}
+        for record in read_partitions(self._kafka, self.settings.poller_state_topic,
+                                      partitions):
+            url = record.key.decode("utf-8", errors="replace") if record.key else ""
+            state = decode_state(record.key, record.value)
+            if state is None:
+                states[record.partition].pop(url, None)
+            else:
+                states[record.partition][url] = state
+        for partition in partitions:
+            self._install(partition, registry[partition], states[partition])
+
+    def _install(self, partition: int, registry_records: list[Any],
+                 states: dict[str, FeedState]) -> None:
         self.loads += 1
-        registry_records = list(read_partitions(self._kafka, self.settings.feed_registry_topic,
-                                                [partition]))
         feeds: dict[str, RegisteredFeed] = {}
         self._feeds[partition] = feeds
         self.store.load_partition(partition, [])
         self._apply(partition, ((r.key, r.value) for r in registry_records), load=True)
-        states: dict[str, FeedState] = {}
-        for record in read_partitions(self._kafka, self.settings.poller_state_topic,
-                                      [partition]):
-            url = record.key.decode("utf-8", errors="replace") if record.key else ""
-            state = decode_state(record.key, record.value)
-            if state is None:
-                states.pop(url, None)
-            else:
-                states[url] = state
         # States of feeds no longer in the registry are garbage: tombstone them.
         for url in set(states) - set(feeds):
             self._producer.send(self.settings.poller_state_topic, key=url.encode("utf-8"),

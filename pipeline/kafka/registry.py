@@ -217,8 +217,9 @@ def registry_producer(settings: Settings, client_id: str) -> KafkaProducer:
     retried send does not duplicate it."""
     return KafkaProducer(**settings.kafka_client_kwargs(), client_id=client_id, acks="all",
                          enable_idempotence=True, linger_ms=20, compression_type="gzip",
-                         max_request_size=4 * 1024 * 1024, retry_backoff_ms=500,
-                         max_block_ms=60_000, delivery_timeout_ms=120_000)
+                         # Feed states are several KB each: large batches, few requests.
+                         batch_size=1024 * 1024, max_request_size=4 * 1024 * 1024,
+                         retry_backoff_ms=500, max_block_ms=60_000, delivery_timeout_ms=120_000)
 
 
 class FeedRegistry:

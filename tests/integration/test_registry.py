@@ -145,7 +145,7 @@ def env_of(settings: Settings) -> dict[str, str]:
 def pipeline_cli(settings: Settings, *args: str) -> str:
     result = CliRunner().invoke(cli, list(args), env=env_of(settings))
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # without log lines (kafka-python warns on stderr under load)
 
 
 # --- tests ---------------------------------------------------------------------------------
