@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     feed_health_index: str = "news-feed-health"
     # Full text: default mode for feeds that do not set one; "auto" fetches the article
     # page when the feed's text is shorter than full_text_min_chars or ends in "...".
-    full_text_default: Literal["always", "auto", "never"] = "auto"
+    # Off unless asked for: it multiplies the requests sent to publishers.
+    full_text_default: Literal["always", "auto", "never"] = "never"
     full_text_min_chars: int = Field(default=400, ge=0)
     max_page_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     # --- end poller-scale ---

@@ -184,3 +184,13 @@ class TestFetcher:
         assert not result.fetched and result.article == teaser()
         assert reason in result.reason
         assert reason in caplog.text
+
+
+def test_off_by_default_unless_the_feed_asks() -> None:
+    from pipeline.settings import Settings
+
+    site = FakeSite({STORY_URL: page("storm-article.html")})
+    fetcher = FullTextFetcher.from_settings(Settings(), site.get)
+    assert not asyncio.run(fetcher.complete(teaser(), None)).fetched
+    assert site.requests == []
+    assert asyncio.run(fetcher.complete(teaser(), "auto")).fetched  # per-feed opt-in

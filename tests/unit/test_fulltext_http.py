@@ -68,7 +68,7 @@ def run_batch(base: str, paths: list[str], max_bytes: int = 100_000) -> list[Art
     async def go() -> list[Article]:
         async with httpx.AsyncClient(headers={"User-Agent": UA}, timeout=5) as client:
             get = httpx_getter(client, max_bytes)
-            settings = Settings(user_agent=UA, full_text_min_chars=400)
+            settings = Settings(user_agent=UA, full_text_min_chars=400, full_text_default="auto")
             fetcher = FullTextFetcher.from_settings(settings, get)
             return await fetcher.complete_many([article(base + p) for p in paths], None)
 
