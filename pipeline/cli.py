@@ -670,6 +670,13 @@ def demo_cmd(ctx: click.Context, timeout: float, runner: str | None) -> None:
     sys.exit(run_demo(_settings(ctx), timeout_s=timeout, runner=runner, console=console))
 
 
+# --- feed registry, scale-out, feed health (poller-scale) -------------------------------
+from pipeline.cli_feeds import feeds  # noqa: E402
+
+cli.add_command(feeds)
+# --- end poller-scale -------------------------------------------------------------------
+
+
 def main() -> None:
     cli(prog_name="pipeline")
 

@@ -102,6 +102,23 @@ class Settings(BaseSettings):
     state_dir: Path = Path.home() / ".local" / "state" / "newspipe"
     cache_dir: Path = Path.home() / ".cache" / "newspipe"
 
+    # --- Poller scale-out, full text, feed health (poller-scale) ---
+    # Feed registry: compacted topic keyed by feed URL. It and poller_state_topic have the
+    # same partition count, so a feed's registry entry and its state share a partition.
+    feed_registry_topic: str = "news.feeds"
+    feed_topic_partitions: int = Field(default=12, ge=1)
+    # Consumer group through which `poll --registry kafka` processes split the feeds.
+    poller_group: str = "newspipe-pollers"
+    poller_id: str | None = None  # default: host name and pid
+    feed_health_index: str = "news-feed-health"
+    # Full text: default mode for feeds that do not set one; "auto" fetches the article
+    # page when the feed's text is shorter than full_text_min_chars or ends in "...".
+    # Off unless asked for: it multiplies the requests sent to publishers.
+    full_text_default: Literal["always", "auto", "never"] = "never"
+    full_text_min_chars: int = Field(default=400, ge=0)
+    max_page_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # --- end poller-scale ---
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

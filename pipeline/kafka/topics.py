@@ -28,7 +28,11 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.dead_letter_topic, 1,
                   {"retention.ms": str(4 * week_ms), "min.insync.replicas": min_insync}),
         # Poller state keyed by feed URL: only the latest record per feed matters.
-        TopicSpec(settings.poller_state_topic, settings.raw_topic_partitions,
+        # Same partition count as the feed registry (co-partitioned, see kafka/registry.py).
+        TopicSpec(settings.poller_state_topic, settings.feed_topic_partitions,
+                  {"cleanup.policy": "compact", "min.insync.replicas": min_insync}),
+        # Feed registry (poller-scale): FeedSource JSON keyed by feed URL, tombstone = removed.
+        TopicSpec(settings.feed_registry_topic, settings.feed_topic_partitions,
                   {"cleanup.policy": "compact", "min.insync.replicas": min_insync}),
     ]
 
@@ -46,7 +50,7 @@ def ensure_topics(settings: Settings) -> list[TopicReport]:
     admin = KafkaAdminClient(**settings.kafka_client_kwargs(), client_id="newspipe-admin")
     try:
         existing = set(admin.list_topics())
-        specs = project_topics(settings)
+        specs = _copartitioned(project_topics(settings), settings, existing, admin)
         created: set[str] = set()
         for spec in specs:
             if spec.name in existing:
@@ -64,3 +68,18 @@ def ensure_topics(settings: Settings) -> list[TopicReport]:
                 for s in specs]
     finally:
         admin.close()
+
+
+# --- poller-scale: the feed registry and the poller state stay co-partitioned ------------
+
+def _copartitioned(specs: list[TopicSpec], settings: Settings, existing: set[str],
+                   admin: KafkaAdminClient) -> list[TopicSpec]:
+    """When one of the registry and state topics exists already, the other is created with
+    its partition count (a feed's state lives in the partition of its registry entry)."""
+    pair = {settings.feed_registry_topic, settings.poller_state_topic}
+    present = sorted(pair & existing)
+    if len(present) != 1:
+        return specs
+    [described] = admin.describe_topics(present)
+    partitions = len(described["partitions"])
+    return [TopicSpec(s.name, partitions, s.config) if s.name in pair else s for s in specs]

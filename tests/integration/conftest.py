@@ -35,6 +35,9 @@ def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.Tem
     return Settings(
         kafka_bootstrap=local_stack.kafka_bootstrap(stack_config),
         es_url=local_stack.es_url(stack_config),
+        # poller-scale: the session's own feed registry, poller state, group, health index
+        feed_registry_topic=f"test-{run}.feeds", poller_state_topic=f"test-{run}.poller.state",
+        poller_group=f"test-{run}-pollers", feed_health_index=f"test-{run}-feed-health",
         raw_topic=f"test-{run}.articles.raw",
         dead_letter_topic=f"test-{run}.articles.dlq",
         consumer_group=f"test-{run}-enrich",
