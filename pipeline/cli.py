@@ -189,10 +189,14 @@ def doctor_cmd(ctx: click.Context) -> None:
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics.")
 @click.option("--shard", "shard_spec", metavar="K/N",
               help="Run as poller K of N: poll only the feeds whose URL hashes to K.")
+@click.option("--registry", type=click.Choice(["file", "kafka"]), default="file",
+              show_default=True,
+              help="kafka: poll this process's share of the Kafka feed registry (consumer "
+                   "group NEWSPIPE_POLLER_GROUP; see `pipeline feeds`).")
 @click.pass_context
 def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None,
              every: float | None, forever: bool, force: bool, metrics_port: int | None,
-             shard_spec: str | None) -> None:
+             shard_spec: str | None, registry: str) -> None:
     """Poll the feeds that are due and publish new items to the raw topic.
 
     Once by default (exit code 1 if every polled feed failed); --every S or --forever keep
@@ -204,6 +208,11 @@ def poll_cmd(ctx: click.Context, feeds_file: Path | None, base_url: str | None,
 
     settings = _settings(ctx)
     serve_metrics(metrics_port)
+    if registry == "kafka":
+        from pipeline.kafka.runner import run_kafka_poller
+
+        sys.exit(run_kafka_poller(settings, every=every or (30.0 if forever else None),
+                                  metrics_port=None))
     feeds_path = feeds_file or settings.feeds_file
     if forever:
         _poll_forever(settings, feeds_path, base_url, shard_spec)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from elasticsearch import Elasticsearch
 
 from pipeline.kafka.topics import ensure_topics
+from pipeline.poller.health import ensure_feed_health_index
 from pipeline.rollover import RolloverConditions
 from pipeline.settings import Settings
 from pipeline.sinks.elasticsearch import (
@@ -43,6 +44,8 @@ def provision_report(settings: Settings) -> Provisioned:
                                       conditions=rollover_conditions(settings))
         ensure_index(client, settings.dead_letter_index, DEAD_LETTER_TEMPLATE_PATH,
                      DEAD_LETTER_TEMPLATE_NAME, language_analysis=language_analysis)
+        ensure_feed_health_index(client, settings.feed_health_index,
+                                 language_analysis=language_analysis)
     return Provisioned(created, articles)
 
 

@@ -48,6 +48,7 @@ from pipeline.poller import schedule
 from pipeline.poller.etiquette import freshness_s, retry_after_s
 from pipeline.poller.feeds import FeedSource
 from pipeline.poller.fetch import Fetcher, FetchError, FetchResult
+from pipeline.poller.fulltext import FullTextFetcher
 from pipeline.poller.parse import DEFAULT_MAX_ITEMS, FeedParseError, ParsedFeed, parse_feed
 from pipeline.poller.schedule import SchedulePolicy
 from pipeline.poller.state import FeedState, StateStore
@@ -121,8 +122,9 @@ class PollPolicy:
 class AsyncPoller:
     def __init__(self, fetcher: Fetcher, publisher: Publisher, store: StateStore,
                  policy: PollPolicy | None = None, *, clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, full_text: FullTextFetcher | None = None):
         self.fetcher = fetcher
+        self.full_text = full_text  # article pages for summary-only items (issue 3, item 6)
         self.publisher = publisher
         self.store = store
         self.policy = policy or PollPolicy()
@@ -328,7 +330,12 @@ class AsyncPoller:
 
         async def publish_and_record() -> list[str]:
             try:
-                delivered = await asyncio.to_thread(self.publisher.publish, batch) if batch else []
+                to_send = batch
+                if self.full_text is not None and batch:
+                    to_send = await self.full_text.complete_many(
+                        batch, getattr(feed, "full_text", None))
+                delivered = (await asyncio.to_thread(self.publisher.publish, to_send)
+                             if to_send else [])
             finally:
                 self._claimed -= claimed
             # Recorded in the same task as the publish, so cancellation cannot separate them.

@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.kafka.producer import ArticlePublisher
 from pipeline.poller.feeds import FeedSource, load_feed_list, parse_shard, shard
 from pipeline.poller.fetch import Fetcher, FetchPolicy
+from pipeline.poller.fulltext import FullTextFetcher, fetcher_getter
 from pipeline.poller.poller import AsyncPoller, FeedOutcome, PollPolicy, PollReport, Publisher
 from pipeline.poller.state import PollerState, StateStore
 from pipeline.settings import Settings
@@ -50,7 +51,8 @@ async def poll_once(settings: Settings, feeds: Sequence[FeedSource], *,
     try:
         async with make_fetcher(settings) as fetcher:
             poller = AsyncPoller(fetcher, publisher or own,  # type: ignore[arg-type]
-                                 store or file_store(settings), PollPolicy.from_settings(settings))
+                                 store or file_store(settings), PollPolicy.from_settings(settings),
+                                 full_text=full_text_for(settings, fetcher))
             now = float("inf") if force else None
             return await poller.poll_due(feeds, now=now, on_feed=on_feed, on_start=on_start)
     finally:
@@ -67,7 +69,8 @@ async def poll_forever(settings: Settings, feeds: Callable[[], Sequence[FeedSour
     try:
         async with make_fetcher(settings) as fetcher:
             poller = AsyncPoller(fetcher, publisher, store or file_store(settings),
-                                 PollPolicy.from_settings(settings))
+                                 PollPolicy.from_settings(settings),
+                                 full_text=full_text_for(settings, fetcher))
             await poller.run_forever(feeds, stop, on_feed=on_feed, on_pass=on_pass)
     finally:
         publisher.close()
@@ -81,3 +84,9 @@ def poll_feeds(settings: Settings, feeds_file: Path, base_url: str | None = None
     feeds = load_feeds(settings, feeds_file, base_url, shard_spec)
     return asyncio.run(poll_once(settings, feeds, on_feed=on_feed, on_start=on_start,
                                  force=force))
+
+
+def full_text_for(settings: Settings, fetcher: Fetcher) -> FullTextFetcher:
+    """Article pages go through the feeds' fetcher: same per-host limits, User-Agent,
+    size cap and address guard."""
+    return FullTextFetcher.from_settings(settings, fetcher_getter(fetcher))

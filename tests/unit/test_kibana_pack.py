@@ -30,22 +30,9 @@ from pipeline.kibana import (
 Pack = list[dict[str, Any]]
 
 
-# Fields of the shared field contract that enrich-geo adds to the articles template. Until
-# that branch is merged, the tests lay them over the template (a no-op once they are in it):
-# `pipeline kibana validate` on this branch alone reports the map's geo field, rightly.
-CONTRACT_ARTICLE_FIELDS: dict[str, Any] = {
-    "country_codes": {"type": "keyword"}, "location_points": {"type": "geo_point"},
-    "simhash": {"type": "keyword"}, "cluster_id": {"type": "keyword"},
-}
-
-
 @pytest.fixture(scope="module")
 def templates() -> dict[str, dict[str, Any]]:
-    loaded = load_templates(TEMPLATES_DIR)
-    properties = loaded["articles-index-template"]["template"]["mappings"]["properties"]
-    for name, spec in CONTRACT_ARTICLE_FIELDS.items():
-        properties.setdefault(name, spec)
-    return loaded
+    return load_templates(TEMPLATES_DIR)
 
 
 @pytest.fixture()
