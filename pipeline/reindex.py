@@ -296,6 +296,9 @@ class Reindexer:
             stop = end_offsets(consumer, self.raw_topic)
             self._replay_topic(report, sink, consumer, None, stop)
             return stop, started
+        # Documents written within the last refresh interval are not searchable yet; the
+        # scroll below would miss them (the count check at the end would then refuse).
+        self.client.indices.refresh(index=",".join(report.old_indices))
         if self.source == "copy":
             self._copy(report, None)
         else:
@@ -311,6 +314,7 @@ class Reindexer:
             self._replay_topic(report, sink, consumer, position, stop)
             return stop, started
         window_start = since - self.clock_skew
+        self.client.indices.refresh(index=",".join(report.old_indices))
         if self.source == "copy":
             self._copy(report, window_start)
         else:
