@@ -213,13 +213,16 @@ class FeedServer:
                 started = time.monotonic()
                 if_none_match = self.headers.get("If-None-Match")
                 status, headers, body, feed = server._respond(self.path, if_none_match)
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                self.wfile.flush()
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    status = 499  # the poller went away mid-response (killed)
                 with server._lock:
                     server.requests.append(Request(self.path, feed, status, started,
                                                    time.monotonic(), if_none_match))

@@ -107,6 +107,22 @@ def repeated_keys(run: Run, expected: set[str]) -> dict[str, int]:
     return {key: n for key, n in counts.items() if n > 1}
 
 
+def assert_poller_recovered(run: Run, es: Elasticsearch, expected: set[str],
+                            log: list[Request], killed_at: float, feeds: int) -> None:
+    """Reconciliation, no repeats on the raw topic, no early polls: all reported at once."""
+    result = reconcile(es, run.settings, expected)
+    problems = result.problems()
+    repeats = repeated_keys(run, expected)
+    if repeats:
+        problems.append(f"{len(repeats)} of {len(expected)} items produced more than once "
+                        f"on the raw topic")
+    early = early_polls(log, killed_at, feeds)
+    if early:
+        problems.append(f"{len(early)} feeds polled before their time, e.g. {early[:3]}")
+    assert not problems, result.summary() + "\n" + "\n".join(problems)
+    assert_exact(result)
+
+
 def all_on_raw_topic(run: Run, ids: set[str]) -> bool:
     return ids <= set(topic_key_counts(run.settings, run.settings.raw_topic))
 
@@ -145,11 +161,7 @@ def test_poller_killed_mid_run_resumes_without_repeats(
         wait_until_drained(run, es, expected, job, DRAIN_TIMEOUT_S)
     finally:
         stop(job)
-    assert_exact(reconcile(es, run.settings, expected))
-    repeats = repeated_keys(run, expected)
-    assert not repeats, f"{len(repeats)} items produced twice on the raw topic"
-    early = early_polls(log, killed_at, server.feed_count)
-    assert not early, f"{len(early)} feeds polled before their time: {early[:5]}"
+    assert_poller_recovered(run, es, expected, log, killed_at, server.feed_count)
 
 
 def test_poller_and_job_killed_together_lose_nothing(
@@ -190,8 +202,4 @@ def test_poller_and_job_killed_together_lose_nothing(
             stop(job)
         log = server.log()
         assert server.served_ids() == expected
-    assert_exact(reconcile(es, run.settings, expected))
-    repeats = repeated_keys(run, expected)
-    assert not repeats, f"{len(repeats)} items produced twice on the raw topic"
-    early = early_polls(log, killed_at, server.feed_count)
-    assert not early, f"{len(early)} feeds polled before their time: {early[:5]}"
+    assert_poller_recovered(run, es, expected, log, killed_at, server.feed_count)

@@ -155,3 +155,19 @@ def test_rejected_documents_go_to_dead_letters_and_the_rest_is_indexed(
         assert letter.key is not None and letter.key in letter.original_payload().decode()
         assert SECRET not in letter.to_json_bytes().decode()
     assert SECRET not in (run.logs / "job.log").read_text(errors="replace")
+
+
+def test_article_producer_is_idempotent_with_acks_from_all_replicas(run: Run) -> None:
+    """What makes the broker-restart test pass by design, not by luck."""
+    from pipeline.kafka.producer import ArticlePublisher
+
+    publisher = ArticlePublisher(run.settings.kafka_client_kwargs(), run.settings.raw_topic)
+    try:
+        config = publisher._producer.config
+        assert config["acks"] in (-1, "all")
+        assert config["enable_idempotence"] is True
+        assert config["retries"] > 0 and config["max_in_flight_requests_per_connection"] <= 5
+        # Long enough to ride out a broker restart (the test above takes it down for 10 s).
+        assert config["delivery_timeout_ms"] >= 60_000 and config["max_block_ms"] >= 60_000
+    finally:
+        publisher.close()
