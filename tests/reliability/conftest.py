@@ -23,8 +23,6 @@ from pipeline.provision import provision
 from pipeline.settings import Settings
 from tests.reliability.harness import Run
 
-pytestmark = pytest.mark.reliability
-
 
 def fault_stack_config() -> local_stack.StackConfig:
     kafka_port = int(os.environ.get("NEWSPIPE_RELIABILITY_KAFKA_PORT", "19092"))

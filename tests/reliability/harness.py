@@ -74,12 +74,15 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_cli(run: Run, args: Sequence[str], log_name: str) -> subprocess.Popen[bytes]:
+def start_cli(run: Run, args: Sequence[str], log_name: str,
+              python: str | None = None) -> subprocess.Popen[bytes]:
     """``pipeline <args>`` as its own process group, output appended to logs/<log_name>."""
     run.logs.mkdir(parents=True, exist_ok=True)
     log: IO[bytes] = open(run.logs / log_name, "ab")  # noqa: SIM115 (owned by the child)
-    return subprocess.Popen([sys.executable, "-m", "pipeline", *args], stdout=log,
+    cwd = Path(python).resolve().parents[2] if python else None  # <worktree>/.venv/bin/python
+    return subprocess.Popen([python or sys.executable, "-m", "pipeline", *args], stdout=log,
                             stderr=subprocess.STDOUT, env=run.env(), start_new_session=True,
+                            cwd=cwd,
                             preexec_fn=_die_with_parent)
 
 
@@ -88,11 +91,10 @@ def start_poller(run: Run, feed_list: Path, *, every_s: float | None = None,
     args = ["-v", "poll", "--feeds", str(feed_list)]
     if every_s is not None:
         args += ["--every", str(every_s)]
-    # Check another branch's poller against this suite before it is merged.
-    source = os.environ.get("NEWSPIPE_RELIABILITY_POLLER_SOURCE")
-    if source:
-        run.poller_env["PYTHONPATH"] = source
-    return start_cli(run, args, log_name)
+    # Check another branch's poller against this suite before it is merged: the Python of
+    # that worktree's virtualenv (run from there: `-m` puts the working dir on sys.path).
+    python = os.environ.get("NEWSPIPE_RELIABILITY_POLLER_PYTHON")
+    return start_cli(run, args, log_name, python=python)
 
 
 def run_job(run: Run, log_name: str = "job.log",
