@@ -27,8 +27,8 @@ from tests.reliability.harness import (
 
 pytestmark = pytest.mark.reliability
 
-JOB_START_TIMEOUT_S = 300
-DRAIN_TIMEOUT_S = 300
+JOB_START_TIMEOUT_S = 600
+DRAIN_TIMEOUT_S = 900
 
 
 def poll_once(run: Run, server: FeedServer, tmp_path: Path) -> None:

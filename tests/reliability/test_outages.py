@@ -31,7 +31,7 @@ pytestmark = pytest.mark.reliability
 
 # The issue asks for 60 s; developers may shorten it, e.g. NEWSPIPE_RELIABILITY_ES_OUTAGE_S=20.
 ES_OUTAGE_S = float(os.environ.get("NEWSPIPE_RELIABILITY_ES_OUTAGE_S", "60"))
-DRAIN_TIMEOUT_S = 600
+DRAIN_TIMEOUT_S = 900
 
 
 def poll_once(run: Run, feed_list: Path, log_name: str = "poll-once.log") -> None:
