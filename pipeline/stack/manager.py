@@ -254,5 +254,15 @@ def _kill_group(pgid: int, timeout_s: float = 10.0) -> None:
 def start_service(cfg: StackConfig, name: str, *, progress: Progress = print) -> ServiceStatus:
     """Start one service of this stack (reused if running) and wait until it is healthy."""
     service = _service(name)
-    _ensure_started(cfg, service, progress)
-    return _wait_healthy(cfg, service, time.monotonic() + cfg.start_timeout_s)
+    deadline = time.monotonic() + cfg.start_timeout_s
+    if _ensure_started(cfg, service, progress):
+        _wait_identifiable(cfg, service, min(deadline, time.monotonic() + 60))
+    return _wait_healthy(cfg, service, deadline)
+
+
+def _wait_identifiable(cfg: StackConfig, service: _Service, deadline: float) -> None:
+    """Right after the spawn, Elasticsearch's launcher is still a shell script whose command
+    line lacks the marker (it execs java a moment later): until then the pid looks foreign,
+    and `_wait_healthy` would take the service for dead."""
+    while service.running_pid(cfg) is None and time.monotonic() < deadline:
+        time.sleep(0.2)

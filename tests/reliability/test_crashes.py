@@ -164,6 +164,7 @@ def test_poller_killed_mid_run_resumes_without_repeats(
     assert_poller_recovered(run, es, expected, log, killed_at, server.feed_count)
 
 
+@pytest.mark.slow  # two job starts and a paced poller: in the full suite, not in CI
 def test_poller_and_job_killed_together_lose_nothing(
         run: Run, es: Elasticsearch, tmp_path: Path) -> None:
     # The poller is held back (one feed per 2 s) until the job, which takes a minute or two

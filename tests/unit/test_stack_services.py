@@ -107,6 +107,8 @@ def test_start_service_starts_only_that_service_and_waits_until_healthy(
         cfg: StackConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[str] = []
     probes = iter([False, False, True])  # unhealthy twice, then healthy
+    # Just after the spawn the launcher is not recognisable as ours yet (ES execs java).
+    unrecognised = iter([True, True])
 
     def fake(service: manager._Service) -> manager._Service:
         def start(_cfg: StackConfig) -> int:
@@ -115,7 +117,8 @@ def test_start_service_starts_only_that_service_and_waits_until_healthy(
 
         return dataclasses.replace(
             service, port=lambda _cfg: 1, start=start,
-            running_pid=lambda _cfg: os.getpid() if service.name in started else None,
+            running_pid=lambda _cfg: (os.getpid() if service.name in started
+                                      and not next(unrecognised, False) else None),
             status=lambda _cfg, pid: _status(service.name, next(probes), pid))
 
     monkeypatch.setattr(manager, "_SERVICES", tuple(fake(s) for s in manager._SERVICES))
