@@ -71,6 +71,8 @@ def run(healthy_stack: local_stack.StackConfig, tmp_path: Path,
     provision(settings)
     print(f"\n{request.node.name}: run {name}, logs in {current.logs}")
     yield current
+    for service in local_stack.SERVICE_NAMES:  # a failed fault test may have left one down
+        local_stack.start_service(healthy_stack, service, progress=print)
     _drop(current)
 
 
