@@ -110,6 +110,12 @@ class FeedServer:
                 added.extend(self._feeds[index].items[before:])
             return added
 
+    def pace(self, min_gap_s: float) -> None:
+        """Change the spacing between responses from now on."""
+        with self._pace:
+            self.min_gap_s = min_gap_s
+            self._next_slot = 0.0
+
     def render(self, index: int) -> bytes:
         feed = self._feeds[index]
         entries = []
@@ -177,9 +183,9 @@ class FeedServer:
         self._server.server_close()
 
     def _wait_for_slot(self) -> None:
-        if self.min_gap_s <= 0:
-            return
         with self._pace:
+            if self.min_gap_s <= 0:
+                return
             now = time.monotonic()
             slot = max(now, self._next_slot)
             self._next_slot = slot + self.min_gap_s

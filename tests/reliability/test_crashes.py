@@ -167,9 +167,9 @@ def test_poller_killed_mid_run_resumes_without_repeats(
 @pytest.mark.slow  # two job starts and a paced poller: in the full suite, not in CI
 def test_poller_and_job_killed_together_lose_nothing(
         run: Run, es: Elasticsearch, tmp_path: Path) -> None:
-    # The poller is held back (one feed per 2 s) until the job, which takes a minute or two
+    # The poller is held back (one feed per 3 s) until the job, which takes a minute or more
     # to start, is consuming; then both are killed at the same moment, mid-run.
-    with FeedServer(run.name, feeds=100, items_per_feed=3, min_gap_s=2.0) as server:
+    with FeedServer(run.name, feeds=100, items_per_feed=3, min_gap_s=3.0) as server:
         feed_list = server.write_feed_list(tmp_path / "feeds.yaml")
         job = run_job(run)
         poller = start_poller(run, feed_list, every_s=2)
@@ -189,7 +189,7 @@ def test_poller_and_job_killed_together_lose_nothing(
         print(f"killed both: poller after {len(polled)}/{server.feed_count} feeds, job with "
               f"{at_kill} indexed and {committed_total(run.settings)} committed")
 
-        server.min_gap_s = 0.0
+        server.pace(0.0)
         job = run_job(run, "job-restarted.log")
         poller = start_poller(run, feed_list, every_s=2, log_name="poller-restarted.log")
         expected = server.all_ids()
