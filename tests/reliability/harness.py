@@ -163,12 +163,17 @@ def indexed_count(es: Elasticsearch, index: str) -> int:
 
 
 def mismatched_documents(es: Elasticsearch, index: str) -> list[str]:
-    """Documents whose ``id`` field or URL does not match their ``_id`` (a mix-up)."""
-    bad = []
-    for hit in helpers.scan(es, index=index, _source=["id", "url"]):
+    """Documents whose ``id`` field or URL does not match their ``_id``, or whose
+    near-duplicate ``cluster_id`` (when enrichment sets one) names no indexed article."""
+    bad, clusters, ids = [], {}, set()
+    for hit in helpers.scan(es, index=index, _source=["id", "url", "cluster_id"]):
         source = hit["_source"]
+        ids.add(hit["_id"])
         if source.get("id") != hit["_id"] or article_id(source.get("url", "")) != hit["_id"]:
             bad.append(hit["_id"])
+        if source.get("cluster_id"):
+            clusters[hit["_id"]] = source["cluster_id"]
+    bad.extend(doc for doc, cluster in clusters.items() if cluster not in ids)
     return bad
 
 
@@ -241,7 +246,7 @@ class Reconciliation:
         for label, ids in (("missing from Elasticsearch", self.missing),
                            ("in Elasticsearch but never served", self.extra),
                            ("indexed more than once", self.duplicate_ids),
-                           ("documents whose id/url do not match _id", self.mismatched),
+                           ("documents whose id/url/cluster_id do not match", self.mismatched),
                            ("dead letters not expected", self.dead_keys - self.expected_dead),
                            ("expected dead letters missing", self.expected_dead - self.dead_keys),
                            ("expected dead letters that were indexed anyway",
