@@ -104,7 +104,7 @@ class FeedServer:
         """Publish ``per_feed`` new items in each feed (all by default); returns them."""
         with self._lock:
             added = []
-            for index in feeds or range(len(self._feeds)):
+            for index in range(len(self._feeds)) if feeds is None else feeds:
                 before = len(self._feeds[index].items)
                 self._add(index, per_feed)
                 added.extend(self._feeds[index].items[before:])
