@@ -37,8 +37,10 @@ class Run:
     settings: Settings
     logs: Path
     # Poller settings a newer poller reads (unknown ones are ignored by older ones): own
-    # registry/state topics, loopback allowed (the feed server), no per-host pacing (all
-    # test feeds share one host), no article-page fetches, a schedule far longer than a test.
+    # registry/state topics, loopback allowed (the feed server), no per-host spacing but one
+    # request at a time (all test feeds share one host, and a paced feed server would
+    # otherwise time out queued requests), no article-page fetches, a schedule far longer
+    # than a test.
     poller_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
@@ -56,7 +58,7 @@ class Run:
             "NEWSPIPE_POLLER_GROUP": f"{self.name}-pollers",
             "NEWSPIPE_POLLER_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
             "NEWSPIPE_POLLER_PER_HOST_INTERVAL_S": "0",
-            "NEWSPIPE_POLLER_PER_HOST_CONCURRENCY": "8",
+            "NEWSPIPE_POLLER_PER_HOST_CONCURRENCY": "1",
             "NEWSPIPE_POLLER_MIN_INTERVAL_S": "3600",
             "NEWSPIPE_POLLER_DEFAULT_INTERVAL_S": "3600",
             "NEWSPIPE_FULL_TEXT_DEFAULT": "never",

@@ -89,7 +89,8 @@ def test_load_through_the_whole_pipeline(run: Run, es: Elasticsearch,
     # (conditional GET -> 304) while the new articles flow.
     run.poller_env.update({"NEWSPIPE_POLLER_MIN_INTERVAL_S": "5",
                            "NEWSPIPE_POLLER_DEFAULT_INTERVAL_S": "10",
-                           "NEWSPIPE_POLLER_CONCURRENCY": "50"})
+                           "NEWSPIPE_POLLER_CONCURRENCY": "50",
+                           "NEWSPIPE_POLLER_PER_HOST_CONCURRENCY": "8"})
     with FeedServer(run.name, feeds=FEEDS, items_per_feed=0) as server:
         rounds, rest = divmod(ARTICLES, FEEDS)
         for _ in range(rounds):
