@@ -81,7 +81,7 @@ def _drop(run: Run) -> None:
     s = run.settings
     with Elasticsearch(**s.es_client_kwargs()) as es:
         mine = [s.es_index, s.dead_letter_index, f"{run.name}-feed-health"]
-        es.options(ignore_status=404).indices.delete(index=",".join(mine))
+        es.indices.delete(index=",".join(mine), ignore_unavailable=True)
         for template in (f"newspipe-articles.{s.es_index}",
                          f"newspipe-dead-letters.{s.dead_letter_index}"):
             es.options(ignore_status=404).indices.delete_index_template(name=template)
