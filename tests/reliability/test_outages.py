@@ -47,6 +47,10 @@ def test_elasticsearch_outage_is_waited_out_with_offsets_uncommitted(
         run: Run, es: Elasticsearch, fault_stack: local_stack.StackConfig,
         tmp_path: Path) -> None:
     s = run.settings
+    # Feeds are due again within 2 s: the poll during the outage must see the new items.
+    run.poller_env.update({"NEWSPIPE_POLLER_MIN_INTERVAL_S": "1",
+                           "NEWSPIPE_POLLER_DEFAULT_INTERVAL_S": "1",
+                           "NEWSPIPE_POLLER_MAX_INTERVAL_S": "2"})
     with FeedServer(run.name, feeds=10, items_per_feed=5) as server:
         feed_list = server.write_feed_list(tmp_path / "feeds.yaml")
         poll_once(run, feed_list)
@@ -60,6 +64,7 @@ def test_elasticsearch_outage_is_waited_out_with_offsets_uncommitted(
             local_stack.stop_service(fault_stack, "elasticsearch")
             outage_started = time.monotonic()
             server.add_items(per_feed=5)
+            time.sleep(3)
             poll_once(run, feed_list, "poll-during-outage.log")
             during = server.served_ids() - before
             assert len(during) == 50 and all_on_raw_topic(run, during)
