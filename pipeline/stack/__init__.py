@@ -19,11 +19,22 @@ from pipeline.stack.config import (
     kafka_bootstrap,
 )
 from pipeline.stack.errors import StackError
-from pipeline.stack.manager import ServiceStatus, StackStatus, down, fetch, status, up
+from pipeline.stack.manager import (
+    SERVICE_NAMES,
+    ServiceStatus,
+    StackStatus,
+    down,
+    fetch,
+    start_service,
+    status,
+    stop_service,
+    up,
+)
 
 __all__ = [
     "ES_VERSION",
     "KAFKA_VERSION",
+    "SERVICE_NAMES",
     "ServiceStatus",
     "StackConfig",
     "StackSettings",
@@ -34,6 +45,8 @@ __all__ = [
     "es_url",
     "fetch",
     "kafka_bootstrap",
+    "start_service",
     "status",
+    "stop_service",
     "up",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -203,3 +206,63 @@ def down(cfg: StackConfig, progress: Progress = print) -> None:
             if process.group_members(pid):
                 raise StackError(f"{service.name} (process group {pid}) survived SIGKILL")
         service.pid_file(cfg).unlink(missing_ok=True)
+
+
+# --- one service at a time (reliability suite: fault injection) ----------------------
+
+SERVICE_NAMES = tuple(service.name for service in _SERVICES)
+
+
+def _service(name: str) -> _Service:
+    for service in _SERVICES:
+        if service.name == name:
+            return service
+    raise StackError(f"unknown service {name!r}; the stack runs {', '.join(SERVICE_NAMES)}")
+
+
+def stop_service(cfg: StackConfig, name: str, *, hard: bool = False,
+                 progress: Progress = print) -> bool:
+    """Stop one service of this stack, the other keeps running; False if it was not running.
+
+    ``hard``: SIGKILL at once (a crash, no clean shutdown) instead of SIGTERM first.
+    Like `down`, only the process recorded in this state dir's pid file is signalled.
+    """
+    service = _service(name)
+    pid = service.running_pid(cfg)
+    if pid is not None:
+        progress(f"{'killing' if hard else 'stopping'} {service.name} (pid {pid}) ...")
+        if hard:
+            _kill_group(pid)
+        else:
+            process.stop_group(pid)
+        if process.group_members(pid):
+            raise StackError(f"{service.name} (process group {pid}) survived SIGKILL")
+    service.pid_file(cfg).unlink(missing_ok=True)
+    return pid is not None
+
+
+def _kill_group(pgid: int, timeout_s: float = 10.0) -> None:
+    """SIGKILL only: no shutdown hook runs, as when the machine or the JVM dies."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while process.group_members(pgid) and time.monotonic() < deadline:
+        process.is_alive(pgid)  # reaps the leader if it is our own child
+        time.sleep(0.1)
+
+
+def start_service(cfg: StackConfig, name: str, *, progress: Progress = print) -> ServiceStatus:
+    """Start one service of this stack (reused if running) and wait until it is healthy."""
+    service = _service(name)
+    deadline = time.monotonic() + cfg.start_timeout_s
+    if _ensure_started(cfg, service, progress):
+        _wait_identifiable(cfg, service, min(deadline, time.monotonic() + 60))
+    return _wait_healthy(cfg, service, deadline)
+
+
+def _wait_identifiable(cfg: StackConfig, service: _Service, deadline: float) -> None:
+    """Right after the spawn, Elasticsearch's launcher is still a shell script whose command
+    line lacks the marker (it execs java a moment later): until then the pid looks foreign,
+    and `_wait_healthy` would take the service for dead."""
+    while service.running_pid(cfg) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
