@@ -43,6 +43,12 @@ setup_python() {
   fi
 }
 
+# The reliability suite's own stack (faults are injected there, never on the default one).
+reliability_stack() {
+  "$VENV/bin/pipeline" --state-dir "$HOME/.local/state/newspipe-reliability" \
+    --kafka-bootstrap 127.0.0.1:19092 --es-url http://127.0.0.1:19200 "$@"
+}
+
 fetch_artifacts() {
   say "fetching Kafka, Elasticsearch and Beam runner artifacts (cached in ~/.m2 and ~/.cache/newspipe)"
   "$VENV/bin/pipeline" stack fetch
@@ -61,6 +67,9 @@ case "${1:-}" in
     "$VENV/bin/mypy"
     say "tests: unit + integration (real Kafka + Elasticsearch + Beam)"
     "$VENV/bin/python" -m pytest -p no:cacheprovider tests/unit tests/integration
+    say "reliability: faults on a separate local stack (full suite: pytest tests/reliability)"
+    "$VENV/bin/python" -m pytest -p no:cacheprovider tests/reliability -m "reliability and not slow"
+    reliability_stack stack down
     ;;
   *)
     echo "usage: $0 demo|test" >&2
