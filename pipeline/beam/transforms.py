@@ -62,16 +62,21 @@ class DecodeArticle(beam.DoFn):
 
 
 class EnrichArticles(beam.DoFn):
-    """Batches of (message, article) -> (message, ES document). Models load in ``setup``."""
+    """Batches of (message, article) -> (message, ES document). Models load in ``setup``.
 
-    def __init__(self) -> None:
+    ``nlp_batch_size``: texts per ``nlp.pipe`` batch; each article is two texts (title and
+    body), so twice the job's batch size runs one job batch as one spaCy batch.
+    """
+
+    def __init__(self, nlp_batch_size: int = 64) -> None:
+        self.nlp_batch_size = nlp_batch_size
         self.enriched = Metrics.counter(NAMESPACE, "articles_enriched")
         self.failed = Metrics.counter(NAMESPACE, "articles_enrich_failed")
 
     def setup(self) -> None:
         from pipeline.enrichment import Enricher  # heavy import: workers only
 
-        self._enricher = Enricher.load()
+        self._enricher = Enricher.load(batch_size=self.nlp_batch_size)
 
     def process(self, batch: list[tuple[KafkaMessage, Article]]) -> Iterator[Any]:
         items = [(article.title, article.content or article.summary) for _, article in batch]
