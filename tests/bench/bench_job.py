@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
 import time
 import uuid
@@ -91,6 +92,7 @@ def raw_ner_rate(texts: Sequence[str], processes: int, batch_size: int) -> float
 class JobFigures:
     startup_s: float
     rate: float
+    load_before: float
     searchable_latencies: list[float]
     indexed_latencies: list[float]
 
@@ -148,6 +150,7 @@ def measure_job(settings: Settings, workers: int, batch_size: int, articles: lis
     extra = [f"--batch-size={batch_size}"]
     if workers > 1:
         extra += [f"--sdk-workers={workers}"]
+    load_before = os.getloadavg()[0]
     es = Elasticsearch(**settings.es_client_kwargs())
     producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
     started = time.monotonic()
@@ -170,7 +173,7 @@ def measure_job(settings: Settings, workers: int, batch_size: int, articles: lis
         seen = wait_visible(es, settings.es_index, list(produced), job, 600)
         stamped = indexed_at(es, settings.es_index, list(produced))
         return JobFigures(
-            startup_s=startup_s, rate=rate,
+            startup_s=startup_s, rate=rate, load_before=load_before,
             searchable_latencies=[seen[i] - produced[i] for i in produced],
             indexed_latencies=[stamped[i] - produced[i] for i in produced if i in stamped])
     finally:
@@ -193,7 +196,9 @@ def report(workers: int, figures: JobFigures, raw_runs: tuple[float, float]) -> 
           f"{raw:7.1f} articles/s  (before {raw_runs[0]:.1f}, after {raw_runs[1]:.1f})")
     print(f"job end-to-end            : {figures.rate:7.1f} articles/s  "
           f"(start-up {figures.startup_s:.0f}s, not counted)")
-    print(f"ratio job / raw NER       : {figures.rate / raw:7.2f}x")
+    print(f"ratio job / raw NER       : {figures.rate / raw:7.2f}x  (load average "
+          f"{figures.load_before:.1f} before the job, {os.getloadavg()[0]:.1f} now: other "
+          f"work on the machine skews both sides)")
     print(f"latency produce -> searchable ({len(searchable)} articles at "
           f"{figures.rate / 2:.1f}/s): p50 {percentile(searchable, 50):.2f}s, "
           f"p95 {percentile(searchable, 95):.2f}s, max {max(searchable):.2f}s")
