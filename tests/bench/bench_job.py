@@ -27,6 +27,7 @@ import argparse
 import multiprocessing
 import os
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -76,7 +77,8 @@ def raw_ner_rate(texts: Sequence[str], processes: int, batch_size: int) -> float
     barrier = context.Barrier(processes)
     results = context.Queue()
     workers = [context.Process(target=_ner_worker,
-                               args=(list(texts[i::processes]), batch_size, barrier, results))
+                               args=(list(texts[i::processes]), batch_size, barrier, results),
+                               daemon=True)
                for i in range(processes)]
     for worker in workers:
         worker.start()
@@ -165,12 +167,18 @@ def measure_job(settings: Settings, workers: int, batch_size: int, articles: lis
         seen = wait_visible(es, settings.es_index, [a.id for a in articles], job, 3600)
         rate = len(articles) / (max(seen.values()) - burst_started)
 
+        # Produce at a steady pace from a thread while this one watches the index.
         produced: dict[str, float] = {}
-        interval = 1 / (rate / 2)
-        for article in paced:
-            produced.update(send(producer, settings.raw_topic, [article]))
-            time.sleep(interval)
-        seen = wait_visible(es, settings.es_index, list(produced), job, 600)
+
+        def pace() -> None:
+            for article in paced:
+                produced.update(send(producer, settings.raw_topic, [article]))
+                time.sleep(2 / rate)
+
+        sender = threading.Thread(target=pace, daemon=True)
+        sender.start()
+        seen = wait_visible(es, settings.es_index, [a.id for a in paced], job, 900)
+        sender.join()
         stamped = indexed_at(es, settings.es_index, list(produced))
         return JobFigures(
             startup_s=startup_s, rate=rate, load_before=load_before,
@@ -238,8 +246,8 @@ def main() -> None:
                 dead_letter_topic=f"{name}.dlq", consumer_group=name, es_index=name,
                 dead_letter_index=f"dl-{name}")
             ensure_topics(settings)
-            raw_before = raw_ner_rate(texts, workers, args.batch_size)
             try:
+                raw_before = raw_ner_rate(texts, workers, args.batch_size)
                 figures = measure_job(settings, workers, args.batch_size, burst, warm_up,
                                       paced, base.state_dir / "logs" / f"{name}.log")
             finally:
