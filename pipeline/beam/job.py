@@ -51,7 +51,7 @@ class EnrichAndIndex(beam.PTransform):
         s = self.settings
         # BatchElements (not GroupIntoBatches): it needs no timers, so every runner,
         # including the Python direct runner in streaming mode, can run it. Fixed size, not
-        # adaptive: spaCy's nlp.pipe is ~1.6x faster on batches of 64 than of 1-4, and
+        # adaptive: spaCy's nlp.pipe is ~1.4-1.7x faster on batches of 64 than of 1-4, and
         # adaptive sizing starts at 1. A batch never waits past its bundle (<= 1 s on
         # Flink, see flink_local_defaults): the rest is flushed when the bundle finishes.
         batch = dict(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
