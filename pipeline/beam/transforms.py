@@ -62,16 +62,21 @@ class DecodeArticle(beam.DoFn):
 
 
 class EnrichArticles(beam.DoFn):
-    """Batches of (message, article) -> (message, ES document). Models load in ``setup``."""
+    """Batches of (message, article) -> (message, ES document). Models load in ``setup``.
 
-    def __init__(self) -> None:
+    ``nlp_batch_size``: texts per ``nlp.pipe`` batch; each article is two texts (title and
+    body), so twice the job's batch size runs one job batch as one spaCy batch.
+    """
+
+    def __init__(self, nlp_batch_size: int = 64) -> None:
+        self.nlp_batch_size = nlp_batch_size
         self.enriched = Metrics.counter(NAMESPACE, "articles_enriched")
         self.failed = Metrics.counter(NAMESPACE, "articles_enrich_failed")
 
     def setup(self) -> None:
         from pipeline.enrichment import Enricher  # heavy import: workers only
 
-        self._enricher = Enricher.load()
+        self._enricher = Enricher.load(batch_size=self.nlp_batch_size)
 
     def process(self, batch: list[tuple[KafkaMessage, Article]]) -> Iterator[Any]:
         items = [(article.title, article.content or article.summary) for _, article in batch]
@@ -121,8 +126,11 @@ class WriteToElasticsearch(beam.DoFn):
         from pipeline.sinks.elasticsearch import ElasticsearchSink
 
         self._client = Elasticsearch(**self.es_kwargs)
+        # require_alias: a deleted alias must not silently become a plain index (the
+        # writes are refused and dead-lettered, replayable once `pipeline setup` ran).
         self._sink = ElasticsearchSink(self._client, self.index,
-                                       outage_timeout_s=self.outage_timeout_s)
+                                       outage_timeout_s=self.outage_timeout_s,
+                                       require_alias=True)
 
     def process(self, batch: list[tuple[KafkaMessage, dict[str, Any]]]) -> Iterator[Any]:
         now = datetime.now(UTC)

@@ -132,8 +132,12 @@ def test_rejected_documents_go_to_dead_letters_and_the_rest_is_indexed(
     s = run.settings
     # An index created by hand with a wrong type for `authors`: every article with an
     # author is rejected by Elasticsearch (a mapping conflict), the others are fine.
-    es.indices.delete(index=s.es_index)
-    es.indices.create(index=s.es_index, mappings={"properties": {"authors": {"type": "long"}}})
+    # (The first generation behind the write alias, as `pipeline setup` would name it.)
+    for index in es.indices.get(index=f"{s.es_index}*", expand_wildcards="open,closed"):
+        es.indices.delete(index=index)
+    es.indices.create(index=f"{s.es_index}-000001",
+                      aliases={s.es_index: {"is_write_index": True}},
+                      mappings={"properties": {"authors": {"type": "long"}}})
     with FeedServer(run.name, feeds=10, items_per_feed=6, author_every=4) as server:
         poll_once(run, server.write_feed_list(tmp_path / "feeds.yaml"))
         expected = server.served_ids()

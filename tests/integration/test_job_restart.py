@@ -1,0 +1,150 @@
+"""Restart mid-stream: the job is SIGKILLed while it indexes, then started again with the
+same consumer group. Every produced article ends up in Elasticsearch exactly once, none
+in the dead-letter topic, and the offsets committed before the kill never ran ahead of
+what Elasticsearch had accepted (at-least-once, see README "Delivery guarantees")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from rich.console import Console
+
+from pipeline.demo import DEFAULT_RUNNER, count_indexed, start_job, stop_job, wait_until_indexed
+from pipeline.kafka.dead_letter import read_dead_letters
+from pipeline.kafka.lag import consumer_lag
+from pipeline.kafka.topics import ensure_topics
+from pipeline.settings import Settings
+from tests.support import produce, synthetic_articles
+
+pytestmark = pytest.mark.integration
+
+ARTICLES = 300
+# Small batches and bundles (4 batches each, see job.py) so that checkpoints, and with
+# them offset commits, happen every few dozen articles: the kill lands between commits.
+JOB_FLAGS = ["--batch-size=16"]
+
+
+@pytest.fixture()
+def restart_settings(settings: Settings, es: Elasticsearch) -> Iterator[Settings]:
+    run = uuid.uuid4().hex[:6]
+    ours = settings.with_overrides(
+        raw_topic=f"restart-{run}.raw", raw_topic_partitions=2,
+        dead_letter_topic=f"restart-{run}.dlq", consumer_group=f"restart-{run}",
+        es_index=f"restart-{run}", dead_letter_index=f"dl-restart-{run}")
+    ensure_topics(ours)
+    yield ours
+    for index in (ours.es_index, ours.dead_letter_index):
+        es.indices.delete(index=index, ignore_unavailable=True)
+    admin = KafkaAdminClient(**ours.kafka_client_kwargs())
+    admin.delete_topics([ours.raw_topic, ours.dead_letter_topic])
+    admin.close()
+
+
+def wait_until_mid_stream(settings: Settings, es: Elasticsearch, ids: list[str],
+                          job: subprocess.Popen[bytes], timeout_s: float = 600) -> None:
+    """Until some offsets are committed and more articles than that are indexed: the
+    state in which a crash must lead to re-delivery (of the indexed but uncommitted)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert job.poll() is None, "the job exited before it could be killed"
+        indexed = count_indexed(es, settings.es_index, ids)
+        assert indexed < len(ids), "the job indexed everything before the kill"
+        lag = consumer_lag(settings.kafka_client_kwargs(), settings.consumer_group,
+                           settings.raw_topic)
+        committed = len(ids) - lag if lag is not None else 0
+        if 0 < committed < indexed:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("the job did not get going")
+
+
+def kill_process_group(job: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the job and everything in its process group (Flink and expansion-service
+    JVMs): no shutdown hook, no last flush, no last commit."""
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(job.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    raise AssertionError("processes of the killed job are still running")
+
+
+def committed_keys(settings: Settings) -> set[str]:
+    """Keys of the raw messages below the group's committed offsets."""
+    admin = KafkaAdminClient(**settings.kafka_client_kwargs())
+    committed = admin.list_group_offsets({settings.consumer_group: None})[
+        settings.consumer_group]
+    admin.close()
+    consumer = KafkaConsumer(**settings.kafka_client_kwargs(), enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    partitions = [TopicPartition(settings.raw_topic, p)
+                  for p in consumer.partitions_for_topic(settings.raw_topic) or ()]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    keys: set[str] = set()
+    for message in consumer:
+        meta = committed.get(TopicPartition(message.topic, message.partition))
+        if meta is not None and message.offset < meta.offset:
+            keys.add(message.key.decode())
+    consumer.close()
+    return keys
+
+
+def indexed_at(es: Elasticsearch, index: str) -> dict[str, str]:
+    """``indexed_at`` of every document by ``_id`` (asserting no ``_id`` twice)."""
+    es.indices.refresh(index=index)
+    hits = es.search(index=index, size=10_000, query={"match_all": {}},
+                     source=["indexed_at"])["hits"]["hits"]
+    stamps = {hit["_id"]: hit["_source"]["indexed_at"] for hit in hits}
+    assert len(stamps) == len(hits), "an _id is in the index twice"
+    return stamps
+
+
+def test_killed_job_resumes_without_loss_or_duplicates(
+        restart_settings: Settings, es: Elasticsearch, tmp_path: Path) -> None:
+    settings = restart_settings
+    articles = synthetic_articles(ARTICLES, settings.consumer_group)
+    produce(settings, articles)
+    ids = [a.id for a in articles]
+
+    first = start_job(settings, DEFAULT_RUNNER, tmp_path / "job-1.log", JOB_FLAGS)
+    try:
+        wait_until_mid_stream(settings, es, ids, first)
+        kill_process_group(first)
+    finally:
+        stop_job(first)
+    stamps_at_kill = indexed_at(es, settings.es_index)
+    committed = committed_keys(settings)
+    redelivered = stamps_at_kill.keys() - committed
+    print(f"at the kill: {len(stamps_at_kill)} indexed, {len(committed)} committed")
+    assert 0 < len(stamps_at_kill) < ARTICLES
+    # Offsets are committed only for what Elasticsearch already accepted.
+    assert committed and committed <= stamps_at_kill.keys()
+
+    second = start_job(settings, DEFAULT_RUNNER, tmp_path / "job-2.log", JOB_FLAGS)
+    try:
+        wait_until_indexed(settings, es, ids, second, 600, Console())
+    finally:
+        stop_job(second)
+
+    stamps = indexed_at(es, settings.es_index)
+    assert set(stamps) == set(ids)
+    # Indexed but not committed at the kill: read again and overwritten in place.
+    assert all(stamps[i] > stamps_at_kill[i] for i in redelivered), redelivered
+    print(f"re-delivered and overwritten: {len(redelivered)}")
+    assert es.count(index=settings.es_index)["count"] == ARTICLES
+    assert read_dead_letters(settings.kafka_client_kwargs(), settings.dead_letter_topic,
+                             idle_timeout_s=2) == []
