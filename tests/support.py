@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 
 from pipeline.models import Article
 from pipeline.settings import SEEDS_DIR, Settings
@@ -33,3 +33,13 @@ def produce(settings: Settings, articles: list[Article]) -> None:
         producer.send(settings.raw_topic, key=article.key, value=article.to_json_bytes())
     producer.flush()
     producer.close()
+
+
+def delete_topics(settings: Settings, topics: list[str]) -> None:
+    admin = KafkaAdminClient(**settings.kafka_client_kwargs())
+    try:
+        present = [t for t in topics if t in set(admin.list_topics())]
+        if present:
+            admin.delete_topics(present)
+    finally:
+        admin.close()

@@ -18,7 +18,9 @@ from tests.support import produce, synthetic_articles
 
 pytestmark = pytest.mark.integration
 
-VOLATILE = {"enriched_at", "indexed_at"}
+# The synthetic articles are near-duplicates of each other (a few seed texts); a cluster
+# takes the id of whichever copy the job saw first, which depends on scheduling.
+VOLATILE = {"enriched_at", "indexed_at", "cluster_id"}
 
 
 def run_job(settings: Settings, es: Elasticsearch, ids: list[str], parallelism: int) -> None:

@@ -34,6 +34,7 @@ from pipeline.kafka.topics import ensure_topics
 from pipeline.poller.health import FeedHealthWriter, ensure_feed_health_index, health_doc_id
 from pipeline.poller.state import FeedState
 from pipeline.settings import Settings
+from tests.support import delete_topics
 
 pytestmark = pytest.mark.integration
 
@@ -121,16 +122,6 @@ def feed_settings(settings: Settings) -> Iterator[Settings]:
         es.indices.delete(index=own.feed_health_index, ignore_unavailable=True)
         es.options(ignore_status=404).indices.delete_index_template(
             name=f"newspipe-feed-health.{own.feed_health_index}")
-
-
-def delete_topics(settings: Settings, topics: list[str]) -> None:
-    admin = KafkaAdminClient(**settings.kafka_client_kwargs())
-    try:
-        present = [t for t in topics if t in set(admin.list_topics())]
-        if present:
-            admin.delete_topics(present)
-    finally:
-        admin.close()
 
 
 def env_of(settings: Settings) -> dict[str, str]:
