@@ -146,6 +146,7 @@ class PollerState:
         self.sent: dict[str, None] = {}
         # Appends (worker threads) vs the truncation at a checkpoint (event loop).
         self._journal_lock = threading.Lock()
+        self._journal_ends_clean = False  # known to end with a newline (or be empty)
         if path.exists():
             raw = json.loads(path.read_text(encoding="utf-8"))
             self.feeds = {url: FeedState.from_dict({**data, "url": url})
@@ -174,12 +175,14 @@ class PollerState:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.journal_path, "ab") as journal:
                 # A line torn by a crash has no newline: end it, so that this one stays
-                # readable (the torn one is skipped on replay).
-                if journal.tell() > 0 and not self._ends_with_newline():
+                # readable (the torn one is skipped on replay). Checked once per process.
+                if (not self._journal_ends_clean and journal.tell() > 0
+                        and not self._ends_with_newline()):
                     line = b"\n" + line
                 journal.write(line)
                 journal.flush()
                 os.fsync(journal.fileno())
+                self._journal_ends_clean = True
 
     def feed(self, url: str) -> FeedState:
         return self.feeds.setdefault(url, FeedState(url=url))
@@ -212,6 +215,7 @@ class PollerState:
         with self._journal_lock:
             if self.journal_path.exists() and self.journal_path.stat().st_size:
                 os.truncate(self.journal_path, 0)
+            self._journal_ends_clean = True
 
     def _ends_with_newline(self) -> bool:
         with open(self.journal_path, "rb") as journal:
