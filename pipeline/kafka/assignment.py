@@ -174,6 +174,24 @@ class KafkaStateStore:
             for oldest in list(itertools.islice(self._sent, excess)):
                 del self._sent[oldest]
 
+    def record_sent(self, state: FeedState, ids: list[str]) -> None:
+        """Write this feed's state record now and wait for its ack, so that a poller taking
+        the feed over after a crash knows ``ids`` (periodic :meth:`flush` alone left ~2 s
+        of acknowledged items unrecorded). Runs in a worker thread: it only reads, and
+        leaves the feed dirty, so the next flush writes its final state (validators,
+        schedule) as before. Raises :class:`StateFlushError` if Kafka did not ack."""
+        partition = self._partition_for(state.url)
+        if not ids or partition not in self._owned:
+            return
+        future = self._producer.send(self.topic, key=state.url.encode("utf-8"),
+                                     value=encode_state(state), partition=partition)
+        self._producer.flush()  # linger_ms would otherwise hold the record back
+        try:
+            future.get(timeout=0)
+        except KafkaError as exc:
+            raise StateFlushError(f"state of {state.url} not written to {self.topic}: "
+                                  f"{exc}") from exc
+
     def flush(self) -> None:
         """Write every changed state and wait for the acks (see :meth:`take_written`)."""
         pending = [(url, self._partition_of[url]) for url in sorted(self._dirty)

@@ -5,11 +5,15 @@
 through the :class:`~pipeline.poller.state.StateStore` protocol, so the local JSON file and
 the Kafka-backed registry are interchangeable.
 
-Delivery: items are marked as seen only after Kafka acknowledged them, so a crash or a
-broker outage loses nothing. A publish that has started is always finished and recorded,
-even when the pass is cancelled (SIGTERM, Ctrl-C), before the state is flushed; so a
-graceful stop neither loses nor repeats items. After a hard kill, items produced since the
-last state write (every ``flush_interval_s`` or so) are sent again; the id-keyed sink absorbs them.
+Delivery (at-least-once to Kafka): items are marked as seen only after Kafka acknowledged
+them, so a crash or a broker outage loses nothing. Right after each acknowledgement the
+store makes the feed's sent ids durable (:meth:`StateStore.record_sent`: a journal line or
+the feed's state record), so a restart after ``kill -9`` does not send them again; the
+whole state is still written only every ``flush_interval_s``. A publish that has started is
+always finished and recorded, even when the pass is cancelled (SIGTERM, Ctrl-C), before the
+state is flushed; so a graceful stop neither loses nor repeats items. The one window left:
+a kill after Kafka's ack and before ``record_sent`` returns repeats that one batch; that is
+harmless, the article id is the Kafka key and the Elasticsearch ``_id``.
 
 Updated items: an item already sent is sent again (same id, so the sink overwrites its
 document) only when its ``<updated>``/``atom:updated`` time is later than the one recorded
@@ -347,6 +351,8 @@ class AsyncPoller:
                     state.item_versions[article.id] = parsed.versions[article.id]
             self._record_new_item_times(state, fresh, now)
             state.items_produced += len(delivered)
+            if delivered:
+                await self._record_durably(state, delivered)
             return delivered
 
         task = asyncio.ensure_future(publish_and_record())
@@ -356,6 +362,18 @@ class AsyncPoller:
         ITEMS_PRODUCED.inc(len(delivered))
         ITEMS_UPDATED.inc(len(updates))
         return delivered, len(updates)
+
+    async def _record_durably(self, state: FeedState, delivered: list[str]) -> None:
+        """Journal the acknowledged batch now, not at the next state write. Only batches
+        that sent something get here (304s and unchanged bodies cost nothing). In memory
+        the batch is already recorded, so a failure here only widens the crash window to
+        the next state write: logged, the poll goes on. A kill between Kafka's ack and the
+        end of this write sends the batch again after the restart (at-least-once)."""
+        try:
+            await asyncio.to_thread(self.store.record_sent, state, delivered)
+        except Exception as exc:  # disk full, Kafka down: the flush retries the state
+            log.error("could not record %d sent items of %s durably: %s", len(delivered),
+                      state.url, exc, extra={"feed_url": state.url})
 
     def _record_new_item_times(self, state: FeedState, fresh: list[Article],
                                now: float) -> None:
