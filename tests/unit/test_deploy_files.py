@@ -302,6 +302,41 @@ def test_compose_commands_are_real_cli_commands(compose: dict[str, Any]) -> None
     assert services["python-worker"]["command"] == ["--worker_pool"]
 
 
+def _poller_calls(where: str, script: str, env: dict[str, str]) -> list[list[str]]:
+    calls = pipeline_invocations(script, env)
+    assert len(calls) == 1, f"{where}: one long-running poller per container, got {calls}"
+    return calls
+
+
+def _option(args: list[str], name: str) -> str:
+    assert name in args, f"{args}: {name} missing"
+    return args[args.index(name) + 1]
+
+
+def test_compose_pollers_split_the_registry_and_setup_imports_the_feeds(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    poller = services["poller"]
+    env = {k: str(v) for k, v in (poller.get("environment") or {}).items()}
+    (args,) = _poller_calls("compose poller", poller["command"][0], env)
+    # Registry mode (consumer group): the replicas split the feeds instead of each polling
+    # all of them, and the process itself keeps polling (no shell loop, no local state).
+    assert args[:2] == ["feeds", "poll"] and float(_option(args, "--every")) > 0
+    assert "--no-health" not in args  # compose Elasticsearch is reachable: health docs on
+    port = _option(args, "--metrics-port")
+    assert port in " ".join(poller["healthcheck"]["test"])
+    assert not any(k.startswith("POLL_INTERVAL") for k in env)
+    assert "volumes" not in poller, "registry pollers keep their state in Kafka"
+    setup = services["setup"]
+    setup_env = {k: str(v) for k, v in (setup.get("environment") or {}).items()}
+    calls = pipeline_invocations(setup["command"][0], setup_env)
+    imports = [c for c in calls if c[:2] == ["feeds", "import"]]
+    assert imports and calls.index(imports[0]) > calls.index(["setup"]), calls
+    assert imports[0][2] == "/opt/newspipe/seeds/feeds/default.yaml", "bundled list by default"
+    example = compose_config(ENV_EXAMPLE)["services"]
+    assert not any(k.startswith("POLL_INTERVAL") for k in example["poller"]["environment"])
+
+
 def test_compose_job_reaches_the_worker_pool_sidecar(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["python-worker"]["network_mode"] == "service:taskmanager"
@@ -505,7 +540,39 @@ def test_k8s_commands_are_real_cli_commands() -> None:
             elif command == ["pipeline"]:
                 checked += check_invocations(f"{name}/{container['name']}",
                                              container["args"], env)
-    assert checked >= 4  # poller loop, setup, kibana import, job submission
+    assert checked >= 5  # poller, setup, feeds import, kibana import, job submission
+
+
+def test_k8s_pollers_use_the_registry_and_a_metrics_liveness_probe() -> None:
+    docs = {doc["metadata"]["name"]: doc for _, doc in k8s_documents()}
+    configmap = docs["newspipe-settings"]["data"]
+    pod = docs["newspipe-poller"]["spec"]["template"]["spec"]
+    (poller,) = pod["containers"]
+    assert poller["command"] == ["pipeline"]
+    args = poller["args"]
+    assert args[:2] == ["feeds", "poll"] and float(_option(args, "--every")) > 0
+    port = int(_option(args, "--metrics-port"))
+    ports = {p["name"]: p["containerPort"] for p in poller["ports"]}
+    probe = poller["livenessProbe"]["httpGet"]
+    assert ports[probe["port"]] == port, "liveness must ask the poller's metrics server"
+    # No local state: only /tmp (and the read-only CA) are mounted.
+    writable = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+    assert writable == {"tmp"}
+    assert {m["mountPath"] for m in poller["volumeMounts"]
+            if m["name"] in writable} == {"/tmp"}
+    # Feed-health documents need Elasticsearch: the API key from the Secret and its CA.
+    env = {e["name"]: e for e in poller.get("env", [])}
+    if "--no-health" not in args:
+        ref = env["NEWSPIPE_ES_API_KEY"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "newspipe-es", "key": "NEWSPIPE_ES_API_KEY"}
+        ca = Path(configmap["NEWSPIPE_ES_CA_CERTS"])
+        assert str(ca.parent) in {m["mountPath"] for m in poller["volumeMounts"]}
+    assert "POLL_INTERVAL_SECONDS" not in configmap
+    assert int(configmap["NEWSPIPE_FEED_TOPIC_PARTITIONS"]) >= docs["newspipe-poller"][
+        "spec"]["replicas"], "replicas beyond the registry partitions would sit idle"
+    setup = docs["newspipe-setup"]["spec"]["template"]["spec"]["containers"][0]
+    calls = pipeline_invocations(setup["args"][0], configmap)
+    assert ["feeds", "import", configmap["NEWSPIPE_FEEDS_FILE"]] in calls
 
 
 def test_k8s_submitter_targets_the_session_cluster_and_sidecar() -> None:
