@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from elasticsearch import Elasticsearch, helpers
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import CoordinatorNotAvailableError
 
 from pipeline.demo import DEFAULT_RUNNER, start_job, stop_job
 from pipeline.kafka.dead_letter import DeadLetter, read_dead_letters
@@ -164,9 +165,12 @@ def indexed_count(es: Elasticsearch, index: str) -> int:
     return int(es.count(index=index)["count"])
 
 
-def mismatched_documents(es: Elasticsearch, index: str) -> list[str]:
+def mismatched_documents(es: Elasticsearch, index: str,
+                         dead_lettered: set[str] | None = None) -> list[str]:
     """Documents whose ``id`` field or URL does not match their ``_id``, or whose
-    near-duplicate ``cluster_id`` (when enrichment sets one) names no indexed article."""
+    near-duplicate ``cluster_id`` (when enrichment sets one) names no article of the run:
+    neither an indexed one nor one that was dead-lettered on purpose (a rejected article
+    can found a cluster: clustering runs before the index step)."""
     bad, clusters, ids = [], {}, set()
     for hit in helpers.scan(es, index=index, _source=["id", "url", "cluster_id"]):
         source = hit["_source"]
@@ -175,7 +179,8 @@ def mismatched_documents(es: Elasticsearch, index: str) -> list[str]:
             bad.append(hit["_id"])
         if source.get("cluster_id"):
             clusters[hit["_id"]] = source["cluster_id"]
-    bad.extend(doc for doc, cluster in clusters.items() if cluster not in ids)
+    known = ids | (dead_lettered or set())
+    bad.extend(doc for doc, cluster in clusters.items() if cluster not in known)
     return bad
 
 
@@ -206,6 +211,10 @@ def committed_total(settings: Settings) -> int:
         partitions = [TopicPartition(settings.raw_topic, p)
                       for p in range(settings.raw_topic_partitions)]
         offsets = admin.list_group_offsets({settings.consumer_group: partitions})
+    except CoordinatorNotAvailableError:
+        # A fresh broker creates __consumer_offsets on the first group lookup: until its
+        # coordinator is up, no group can have committed anything.
+        return 0
     finally:
         admin.close()
     return sum(max(0, meta.offset) for meta in offsets.get(settings.consumer_group, {}).values()
@@ -269,7 +278,8 @@ def reconcile(es: Elasticsearch, settings: Settings, expected: set[str],
                           indexed=indexed_ids(es, settings.es_index),
                           dead=dead_letters(settings),
                           expected_dead=set(expected_dead or ()),
-                          mismatched=mismatched_documents(es, settings.es_index))
+                          mismatched=mismatched_documents(es, settings.es_index,
+                                                     set(expected_dead or ())))
 
 
 def assert_exact(result: Reconciliation) -> None:
