@@ -39,10 +39,12 @@ def poll_once(run: Run, server: FeedServer, tmp_path: Path) -> None:
 
 def test_job_killed_mid_stream_resumes_from_committed_offsets(
         run: Run, es: Elasticsearch, tmp_path: Path) -> None:
-    with FeedServer(run.name, feeds=20, items_per_feed=10) as server:
+    # 600 articles: ~20 s of enrichment on one worker, so the first checkpoint (5 s) and
+    # its offset commit come while most of the backlog is still to be indexed.
+    with FeedServer(run.name, feeds=40, items_per_feed=15) as server:
         poll_once(run, server, tmp_path)
         expected = server.served_ids()
-    assert expected == server.all_ids() and len(expected) == 200
+    assert expected == server.all_ids() and len(expected) == 600
 
     job = run_job(run)
     try:
