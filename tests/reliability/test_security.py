@@ -133,17 +133,6 @@ def test_kafka_clients_verify_tls_when_configured(self_signed: tuple[Path, Path]
     assert java.get("ssl.endpoint.identification.algorithm", "https") == "https"
 
 
-def test_feed_client_verifies_tls_by_default() -> None:
-    from pipeline.poller import fetch
-
-    if not hasattr(fetch, "make_client"):
-        pytest.skip("poller rewritten: covered by the CLI test above")
-    client = fetch.make_client("ua", 5)
-    pool = client._transport._pool  # httpx keeps its SSL context on the connection pool
-    assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
-    assert pool._ssl_context.check_hostname
-
-
 # --- secrets -----------------------------------------------------------------------------
 
 
