@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -25,6 +27,36 @@ def synthetic_articles(count: int, run: str) -> list[Article]:
         )
         for i in range(count)
     ]
+
+
+def varied_articles(count: int, run: str, *, sources_per_article: int = 2) -> list[Article]:
+    """``count`` distinct English articles for benchmarks: each joins the shuffled
+    paragraphs of ``sources_per_article`` texts drawn from the evaluation set and the sample
+    articles, under one of their titles. Unlike :func:`synthetic_articles` (five texts
+    repeated), the words and names vary from article to article, so per-text caches and
+    the NER model see a stream closer to a real one. Deterministic for a given ``count``."""
+    eval_rows = [json.loads(line) for line in
+                 (SEEDS_DIR.parent / "tests" / "data" / "eval" / "articles.jsonl")
+                 .read_text(encoding="utf-8").splitlines() if line.strip()]
+    sources = [(row["title"], row["text"]) for row in eval_rows if row["language"] == "en"]
+    sources += [(path.stem.replace("-", " "), path.read_text(encoding="utf-8"))
+                for path in sorted((SEEDS_DIR / "articles").glob("*.txt"))
+                if not path.name.endswith("-fr.txt")]
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    articles = []
+    for i in range(count):
+        rng = random.Random(i)
+        picked = rng.sample(sources, sources_per_article)
+        paragraphs = [p for _, text in picked for p in text.split("\n\n") if p.strip()]
+        rng.shuffle(paragraphs)
+        articles.append(Article.create(
+            url=f"https://varied.example.org/{run}/story-{i}",
+            title=picked[0][0],
+            feed_url=f"https://varied.example.org/{run}/feed.xml",
+            content="\n\n".join(paragraphs),
+            published_at=start + timedelta(minutes=i),
+        ))
+    return articles
 
 
 def produce(settings: Settings, articles: list[Article]) -> None:

@@ -30,6 +30,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -113,8 +114,10 @@ def features(content_words: Sequence[str]) -> list[str]:
     return [*content_words, *pairs]
 
 
+@lru_cache(maxsize=1 << 17)
 def _hash64(feature: str) -> int:
     # blake2b, not hash(): the value must be the same in every process and every release.
+    # Cached: words and common word pairs recur across articles.
     return int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(),
                           "big")
 

@@ -39,10 +39,12 @@ _WORD_RE = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
 _NO_PLURAL_FOLD = ("ss", "us", "is", "ous", "'s")
 
 
+@lru_cache(maxsize=1 << 16)
 def fold(word: str) -> str:
     """Lower-case, drop a possessive, fold a regular plural: ``"Sanctions"`` -> ``"sanction"``.
 
     Crude on purpose and applied identically to text and lexicon, so both sides agree.
+    Cached: news vocabulary repeats, and this runs for every word of every article.
     """
     w = word.casefold().replace("\u2019", "'")
     if w.endswith("'s"):
@@ -77,6 +79,38 @@ class TopicDefinition:
 
 
 @dataclass(frozen=True)
+class _TermIndex:
+    """The lexicon inverted for counting: which n-grams to look for and where they score."""
+
+    # term -> (topic code, weight) for every topic that lists the term
+    postings: Mapping[tuple[str, ...], tuple[tuple[str, float], ...]]
+    # n -> first words of the n-word terms (an n-gram is only built where one starts)
+    starts: Mapping[int, frozenset[str]]
+
+    @classmethod
+    def build(cls, topics: Iterable[TopicDefinition]) -> _TermIndex:
+        postings: dict[tuple[str, ...], list[tuple[str, float]]] = {}
+        starts: dict[int, set[str]] = {}
+        for topic in topics:
+            for term, weight in topic.terms.items():
+                postings.setdefault(term, []).append((topic.code, weight))
+                starts.setdefault(len(term), set()).add(term[0])
+        return cls({t: tuple(p) for t, p in postings.items()},
+                   {n: frozenset(words) for n, words in sorted(starts.items())})
+
+    def count(self, tokens: list[str]) -> Counter[tuple[str, ...]]:
+        """Occurrences of the lexicon's terms in ``tokens``."""
+        counts: Counter[tuple[str, ...]] = Counter()
+        for n, first_words in self.starts.items():
+            for i in range(len(tokens) - n + 1):
+                if tokens[i] in first_words:
+                    gram = tuple(tokens[i : i + n])
+                    if gram in self.postings:
+                        counts[gram] += 1
+        return counts
+
+
+@dataclass(frozen=True)
 class TopicLexicon:
     topics: tuple[TopicDefinition, ...]
     language: str = "en"
@@ -84,6 +118,14 @@ class TopicLexicon:
     relative_threshold: float = 0.3
     max_topics: int = 4
     title_weight: float = 2.0
+
+    @property
+    def index(self) -> _TermIndex:
+        # Built on first use and kept (the dataclass is frozen, hence __dict__).
+        built = self.__dict__.get("_index")
+        if built is None:
+            built = self.__dict__["_index"] = _TermIndex.build(self.topics)
+        return built
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> TopicLexicon:
@@ -136,14 +178,11 @@ class TopicLexicon:
     def raw_scores(self, text: str, *, title: str = "") -> dict[str, float]:
         """Unnormalised evidence per topic code (0 for topics with no matched term)."""
         counts = _term_counts(self, tokenize(text), tokenize(title), self.title_weight)
-        return {
-            topic.code: sum(
-                _contribution(weight, counts[term])
-                for term, weight in topic.terms.items()
-                if counts.get(term, 0.0) > 0
-            )
-            for topic in self.topics
-        }
+        scores = dict.fromkeys((topic.code for topic in self.topics), 0.0)
+        for term, count in counts.items():
+            for code, weight in self.index.postings[term]:
+                scores[code] += _contribution(weight, count)
+        return scores
 
 
 def _contribution(weight: float, count: float) -> float:
@@ -151,27 +190,15 @@ def _contribution(weight: float, count: float) -> float:
     return weight * (1.0 + math.log(count)) if count >= 1.0 else weight * count
 
 
-def _ngram_counts(tokens: list[str], lengths: Iterable[int]) -> Counter[tuple[str, ...]]:
-    counts: Counter[tuple[str, ...]] = Counter()
-    for n in lengths:
-        for i in range(len(tokens) - n + 1):
-            counts[tuple(tokens[i : i + n])] += 1
-    return counts
-
-
 def _term_counts(
     lexicon: TopicLexicon, body: list[str], title: list[str], title_weight: float
 ) -> dict[tuple[str, ...], float]:
-    lengths = sorted({len(term) for topic in lexicon.topics for term in topic.terms})
-    body_counts = _ngram_counts(body, lengths)
-    title_counts = _ngram_counts(title, lengths)
-    wanted = {term for topic in lexicon.topics for term in topic.terms}
-    counts: dict[tuple[str, ...], float] = {}
-    for term in wanted:
-        value = body_counts.get(term, 0) + title_weight * title_counts.get(term, 0)
-        if value > 0:
-            counts[term] = float(value)
-    return counts
+    body_counts = lexicon.index.count(body)
+    title_counts = lexicon.index.count(title)
+    return {
+        term: float(body_counts.get(term, 0) + title_weight * title_counts.get(term, 0))
+        for term in body_counts.keys() | title_counts.keys()
+    }
 
 
 def load_topic_lexicon(path: str | Path | None = None) -> TopicLexicon:

@@ -43,7 +43,7 @@ from pipeline.demo import DEFAULT_RUNNER, start_job, stop_job
 from pipeline.kafka.topics import ensure_topics
 from pipeline.models import Article
 from pipeline.settings import Settings
-from tests.support import synthetic_articles
+from tests.support import varied_articles
 
 WARM_UP_ARTICLES = 8
 POLL_S = 0.2
@@ -225,7 +225,7 @@ def main() -> None:
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:6]
-    every = synthetic_articles(WARM_UP_ARTICLES + args.articles + args.latency_articles, run)
+    every = varied_articles(WARM_UP_ARTICLES + args.articles + args.latency_articles, run)
     warm_up = every[:WARM_UP_ARTICLES]
     burst = every[WARM_UP_ARTICLES:WARM_UP_ARTICLES + args.articles]
     paced = every[WARM_UP_ARTICLES + args.articles:]
