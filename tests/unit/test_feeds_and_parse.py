@@ -228,3 +228,41 @@ def test_ten_thousand_items_are_capped() -> None:
 def test_publisher_interval_hint_is_read() -> None:
     body = rss(item(), channel_extra="<ttl>45</ttl>")
     assert parse_feed(body, "u", NOW).interval_hint_s == 45 * 60
+
+
+# --- hostile bodies (issue 7): specific reasons, valid parts kept --------------------------
+
+
+@pytest.mark.parametrize("junk", [bytes(range(256)) * 20, b"\x89PNG\r\n\x1a\n" + bytes(4000),
+                                  b"PK\x03\x04" + bytes(range(32)) * 100])
+def test_binary_junk_is_refused_as_binary(junk: bytes) -> None:
+    with pytest.raises(FeedParseError) as caught:
+        parse_feed(junk, "u", NOW)
+    assert caught.value.reason_class == "binary_not_feed"
+
+
+def test_utf16_feed_is_not_taken_for_binary() -> None:
+    body = rss(item("Zürich")).replace(b'<?xml version="1.0"?>', b"").decode().encode("utf-16")
+    assert parse_feed(body, "u", NOW).articles[0].title == "Zürich"
+
+
+def test_invalid_utf8_bytes_are_replaced_not_the_whole_feed_reread_as_cp1252() -> None:
+    body = rss(item("Café crème") + item("Broken \xff bytes", "https://e.com/b"),
+               prolog='<?xml version="1.0" encoding="utf-8"?>')
+    body = body.replace("\xff".encode(), b"\xff\xfe")  # raw invalid bytes, not U+00FF
+    parsed = parse_feed(body, "u", NOW, content_type="application/rss+xml; charset=utf-8")
+    assert [a.title for a in parsed.articles] == ["Café crème", "Broken \ufffd\ufffd bytes"]
+    assert parsed.notes["invalid_utf8"] == 1
+
+
+def test_legacy_8bit_feed_declared_utf8_still_falls_back_to_windows_1252() -> None:
+    body = rss(item("Caf\xe9 \x93quoted\x94"), prolog='<?xml version="1.0" encoding="utf-8"?>')
+    parsed = parse_feed(body.decode().encode("latin-1"), "u", NOW)
+    assert parsed.articles[0].title == "Café “quoted”"
+    assert parsed.notes == {"charset_mismatch": 1}
+
+
+def test_utf8_bytes_declared_latin1_are_read_as_utf8() -> None:
+    body = rss(item("Café «quoted»"), prolog='<?xml version="1.0" encoding="iso-8859-1"?>')
+    parsed = parse_feed(body, "u", NOW, content_type="text/xml; charset=iso-8859-1")
+    assert parsed.articles[0].title == "Café «quoted»"
