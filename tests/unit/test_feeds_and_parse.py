@@ -242,8 +242,9 @@ def test_binary_junk_is_refused_as_binary(junk: bytes) -> None:
 
 
 def test_utf16_feed_is_not_taken_for_binary() -> None:
-    body = rss(item("Zürich")).replace(b'<?xml version="1.0"?>', b"").decode().encode("utf-16")
-    assert parse_feed(body, "u", NOW).articles[0].title == "Zürich"
+    text = rss(item("Zürich"), prolog='<?xml version="1.0" encoding="utf-16"?>').decode()
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):  # with a BOM, and without
+        assert parse_feed(text.encode(encoding), "u", NOW).articles[0].title == "Zürich"
 
 
 def test_invalid_utf8_bytes_are_replaced_not_the_whole_feed_reread_as_cp1252() -> None:
