@@ -8,8 +8,9 @@ class it reports (logs, ``FeedState.last_error_class``, metric labels):
   any parser sees them), ``binary_not_feed`` (control bytes: an image, an archive...),
   ``html_not_feed``, ``not_a_feed``, ``parse``;
 * item dropped (``ParsedFeed.skipped``): ``unsafe_link`` (javascript:, data:, file: ...),
-  ``no_link``, ``empty_item``, ``duplicate_item`` (same canonical URL twice in one
-  feed: the first wins), ``invalid_item``;
+  ``link_too_long`` (over ``MAX_LINK_CHARS``), ``no_link``, ``empty_item``,
+  ``duplicate_item`` (same canonical URL twice in one feed: the first wins),
+  ``invalid_item``;
 * item kept with a fix (``ParsedFeed.notes``): ``future_date`` (clamped to fetched_at),
   ``truncated_field`` (1 MB titles), ``too_many_items`` (only the first
   ``max_items`` are used), ``charset_mismatch`` (the declared charset was wrong and
@@ -43,6 +44,10 @@ MAX_TITLE_CHARS = 1_000
 MAX_SUMMARY_CHARS = 50_000
 MAX_CONTENT_CHARS = 1_000_000
 DEFAULT_MAX_ITEMS = 1_000
+# Longer than any server accepts in a request line (8 KB is the usual limit). The canonical
+# URL is an Elasticsearch keyword: past 32 KB the whole document would be rejected there,
+# far from the feed that caused it.
+MAX_LINK_CHARS = 8_192
 # A feed clock a few minutes ahead is normal; beyond this the date is a lie.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # The prolog (XML declaration, DOCTYPE) must come before the root element.
@@ -227,6 +232,9 @@ def _safe_link(link: str | None, feed_url: str) -> str:
     if not link:
         raise ItemSkipped("no_link", "no link")
     link = str(link).strip()
+    if len(link) > MAX_LINK_CHARS:
+        raise ItemSkipped("link_too_long", f"link of {len(link)} characters refused "
+                          f"(limit {MAX_LINK_CHARS})")
     scheme = urlsplit(link).scheme.lower()
     if scheme in ("http", "https"):
         return link

@@ -147,6 +147,12 @@ class HostileServer:
         self._add(HostileFeed("/loop-a.xml", "redirect loop", "redirect_loop",
                               _redirect("/loop-b.xml")))
         self.pages["/loop-b.xml"] = _redirect("/loop-a.xml")
+        self._add(HostileFeed("/hops-0.xml", "ten redirects in a row", "too_many_redirects",
+                              _redirect("/hops-1.xml")))
+        for hop in range(1, 10):
+            self.pages[f"/hops-{hop}.xml"] = _redirect(f"/hops-{hop + 1}.xml")
+        self._add(HostileFeed("/header-bomb.xml", "a 100 KB response header", "protocol",
+                              _static(rss([]).encode(), headers={"X-Junk": "j" * 100_000})))
         self._valid_part_feeds()
 
     def _valid_part_feeds(self) -> None:
@@ -187,8 +193,10 @@ class HostileServer:
         body = rss([item("Click me", "javascript:alert(document.cookie)"),
                     item("Data me", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
                     item("VB me", "vbscript:msgbox(1)"),
+                    item("Long me", "https://hostile.example.org/" + "a" * 100_000),
                     item(good.title, good.url)])
-        self._add(HostileFeed("/links.xml", "items with javascript:, data: and vbscript: links",
+        self._add(HostileFeed("/links.xml", "items with javascript:, data:, vbscript: and "
+                              "100 KB links",
                               None, _static(body.encode()), [good], "unsafe_link"))
         self._add(self._markup_feed())
 

@@ -185,6 +185,7 @@ def test_item_level_fixes_are_logged_with_their_reason(outcome: Outcome) -> None
     for number, scheme in enumerate(("javascript", "data", "vbscript"), start=1):
         assert (f"{links}: skipped item #{number}: link with scheme '{scheme}' refused"
                 in outcome.poll_log)
+    assert f"{links}: skipped item #4: link of 100028 characters refused" in outcome.poll_log
 
 
 def test_the_poller_stays_up_and_small(outcome: Outcome) -> None:

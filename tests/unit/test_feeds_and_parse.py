@@ -267,3 +267,11 @@ def test_utf8_bytes_declared_latin1_are_read_as_utf8() -> None:
     body = rss(item("Café «quoted»"), prolog='<?xml version="1.0" encoding="iso-8859-1"?>')
     parsed = parse_feed(body, "u", NOW, content_type="text/xml; charset=iso-8859-1")
     assert parsed.articles[0].title == "Café «quoted»"
+
+
+def test_absurdly_long_link_is_dropped_before_it_reaches_the_index() -> None:
+    body = rss(item("long", "https://e.com/" + "a" * 100_000) + item("ok", "https://e.com/ok"))
+    parsed = parse_feed(body, "u", NOW)
+    assert [a.title for a in parsed.articles] == ["ok"]
+    assert parsed.skip_classes == {"link_too_long": 1}
+    assert "100014 characters" in parsed.skipped[0]
