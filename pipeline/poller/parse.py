@@ -12,7 +12,8 @@ class it reports (logs, ``FeedState.last_error_class``, metric labels):
   ``duplicate_item`` (same canonical URL twice in one feed: the first wins),
   ``invalid_item``;
 * item kept with a fix (``ParsedFeed.notes``): ``future_date`` (clamped to fetched_at),
-  ``truncated_field`` (1 MB titles), ``too_many_items`` (only the first
+  ``truncated_field`` (1 MB titles, text too long for one Kafka message),
+  ``too_many_items`` (only the first
   ``max_items`` are used), ``charset_mismatch`` (the declared charset was wrong and
   feedparser fell back to another), ``invalid_utf8`` (a UTF-8 feed with a few broken
   byte sequences: those become U+FFFD instead of the whole feed being re-read as
@@ -48,6 +49,15 @@ DEFAULT_MAX_ITEMS = 1_000
 # URL is an Elasticsearch keyword: past 32 KB the whole document would be rejected there,
 # far from the feed that caused it.
 MAX_LINK_CHARS = 8_192
+# An Article must fit in one Kafka message: the producer refuses records over
+# max_request_size (1 MiB by default, measured before compression) and the broker its
+# message.max.bytes (also ~1 MiB). A bigger one would fail the publish of its whole feed's
+# batch on every poll, so the feed's other items would never be sent either. Long text is
+# cut to fit, with headroom for the record's own overhead.
+MAX_ARTICLE_BYTES = 900 * 1024
+# JSON escapes a character to at most 6 bytes (\u00XX): below this many characters of
+# text, an article cannot reach MAX_ARTICLE_BYTES and is not serialised to check.
+_SURELY_FITS_CHARS = MAX_ARTICLE_BYTES // 6 - 20_000
 # A feed clock a few minutes ahead is normal; beyond this the date is a lie.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # The prolog (XML declaration, DOCTYPE) must come before the root element.
@@ -212,7 +222,7 @@ def _entry_to_article(entry: Any, feed_url: str, feed_title: str, language: str 
             notes["future_date"] += 1
             published_at = fetched_at
     guid = entry.get("id")
-    return Article.create(
+    article = Article.create(
         url=link,
         title=title,
         feed_url=feed_url,
@@ -226,6 +236,26 @@ def _entry_to_article(entry: Any, feed_url: str, feed_title: str, language: str 
         fetched_at=fetched_at,
         guid=str(guid)[:2000] if guid else None,
     )
+    fitted = fit_in_a_message(article)
+    if fitted is not article:
+        notes["truncated_field"] += 1
+    return fitted
+
+
+def fit_in_a_message(article: Article) -> Article:
+    """``article`` itself when its JSON fits :data:`MAX_ARTICLE_BYTES`, else a copy whose
+    content (then summary) is cut until it does."""
+    if len(article.content) + len(article.summary) < _SURELY_FITS_CHARS:
+        return article
+    for _ in range(8):  # each round cuts by the measured excess: two rounds in practice
+        size = len(article.to_json_bytes())
+        if size <= MAX_ARTICLE_BYTES:
+            return article
+        name = "content" if len(article.content) >= len(article.summary) else "summary"
+        text = getattr(article, name)
+        keep = int(len(text) * MAX_ARTICLE_BYTES / size * 0.98)
+        article = article.model_copy(update={name: text[:keep]})
+    return article
 
 
 def _safe_link(link: str | None, feed_url: str) -> str:

@@ -188,6 +188,16 @@ class HostileServer:
                     for n, e in enumerate(titles)])
         self._add(HostileFeed("/mega-titles.xml", "items with 1 MB titles", None,
                               _static(body.encode()), titles, "truncated_field"))
+        # An item whose text (990,000 characters, under the poller's character cap) is
+        # 1.1 MB of UTF-8: more than one Kafka message holds.
+        big = [Expected(self._url("big", 0), "Huge item"), Expected(self._url("big", 1),
+                                                                    "Normal item")]
+        content = ("<content:encoded><![CDATA[" + "Grüße aus Zürich, café crème. " * 33_000
+                   + "]]></content:encoded>")
+        body = rss([item(big[0].title, big[0].url, extra=content),
+                    item(big[1].title, big[1].url)])
+        self._add(HostileFeed("/huge-item.xml", "an item with 1.1 MB of text", None,
+                              _static(body.encode()), big, "truncated_field"))
         # javascript: and data: links next to a good one.
         good = Expected(self._url("links", 0), "A story with a proper link")
         body = rss([item("Click me", "javascript:alert(document.cookie)"),

@@ -31,6 +31,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline import stack as local_stack
 from pipeline.poller import netguard
 from pipeline.poller.feeds import FeedSource
+from pipeline.poller.parse import MAX_ARTICLE_BYTES
 from pipeline.poller.run import poll_once
 from pipeline.poller.state import PollerState
 from tests.reliability.conftest import drop_run, new_run
@@ -232,6 +233,9 @@ def test_cut_and_recoded_items_are_stored_sanely(outcome: Outcome) -> None:
     assert not any(e.id in docs for e in many[MAX_ITEMS:])  # the cap held
     mega = docs[outcome.server.feeds["/mega-titles.xml"].expected[0].id]
     assert len(mega["title"]) == 1000 and len(json.dumps(mega)) < 200_000
+    huge = docs[outcome.server.feeds["/huge-item.xml"].expected[0].id]
+    assert huge["body"].startswith("Grüße aus Zürich, café crème.")
+    assert 500_000 < len(huge["body"].encode()) <= MAX_ARTICLE_BYTES  # cut to fit Kafka
     print(f"{checked} items from hostile feeds stored with the expected title")
 
 

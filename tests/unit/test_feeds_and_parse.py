@@ -275,3 +275,24 @@ def test_absurdly_long_link_is_dropped_before_it_reaches_the_index() -> None:
     assert [a.title for a in parsed.articles] == ["ok"]
     assert parsed.skip_classes == {"link_too_long": 1}
     assert "100014 characters" in parsed.skipped[0]
+
+
+@pytest.mark.parametrize("text", ["é" * 900_000, '"' * 900_000, "line\n" * 200_000])
+def test_an_item_always_fits_in_one_kafka_message(text: str) -> None:
+    """2 MB of JSON would fail the whole feed's publish on every poll (and retire it)."""
+    from xml.sax.saxutils import escape
+
+    from pipeline.poller.parse import MAX_ARTICLE_BYTES
+
+    body = rss(item("big", "https://e.com/big",
+                    f"<description>{escape(text[:40_000])}</description>"
+                    f"<content:encoded>{escape(text)}</content:encoded>")
+               + item("small", "https://e.com/small"),
+               prolog='<?xml version="1.0" encoding="utf-8"?>').replace(
+        b"<rss ", b'<rss xmlns:content="http://purl.org/rss/1.0/modules/content/" ')
+    parsed = parse_feed(body, "u", NOW)
+    big, small = parsed.articles
+    assert len(big.to_json_bytes()) <= MAX_ARTICLE_BYTES
+    assert len(big.to_json_bytes()) > MAX_ARTICLE_BYTES * 0.9  # cut to fit, not emptied
+    assert big.content and text.startswith(big.content)  # the start is kept as it was
+    assert small.title == "small" and parsed.notes["truncated_field"] == 1
