@@ -29,6 +29,7 @@ from elasticsearch import Elasticsearch, helpers
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline import stack as local_stack
+from pipeline.models import article_id
 from pipeline.poller import netguard
 from pipeline.poller.feeds import FeedSource
 from pipeline.poller.parse import MAX_ARTICLE_BYTES
@@ -107,6 +108,8 @@ def watch(proc: Any, timeout_s: float) -> tuple[int, float, int]:
 @pytest.fixture(scope="module")
 def outcome(fault_stack: local_stack.StackConfig,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
+    for service in local_stack.SERVICE_NAMES:  # an earlier fault test may have left one down
+        local_stack.start_service(fault_stack, service, progress=print)
     tmp = tmp_path_factory.mktemp("hostile")
     run = new_run(fault_stack, tmp, "test_hostile")
     run.poller_env.update(HOSTILE_ENV)
@@ -128,7 +131,7 @@ def outcome(fault_stack: local_stack.StackConfig,
             states = {url: store.get(url) for url in urls}
             expected = good.served_ids() | {e.id for feed in hostile.feeds.values()
                                             for e in feed.expected[:MAX_ITEMS]}
-            expected |= {article_id_of(link) for link in links}
+            expected |= {article_id(link) for link in links}
             result = Outcome(run, hostile, expected, {"poll": code, "full-text": full_code},
                              max(peak_mb, full_peak), samples,
                              (run.logs / "poller.log").read_text(errors="replace"),
@@ -145,12 +148,6 @@ def outcome(fault_stack: local_stack.StackConfig,
         yield result
     finally:
         drop_run(run)
-
-
-def article_id_of(url: str) -> str:
-    from pipeline.models import article_id
-
-    return article_id(url)
 
 
 # --- the poller -----------------------------------------------------------------------
@@ -278,7 +275,7 @@ def test_no_markup_or_script_reaches_the_index(outcome: Outcome) -> None:
 
 def test_article_pages_behind_forbidden_addresses_are_refused_and_items_kept(
         outcome: Outcome) -> None:
-    by_case = {case: outcome.documents[article_id_of(url)]
+    by_case = {case: outcome.documents[article_id(url)]
                for url, case in outcome.full_text_links.items()}
     assert PAGE_TEXT in by_case["good"]["body"]  # full text really was on
     log = outcome.full_text_log
