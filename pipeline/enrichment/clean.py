@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 
 __all__ = [
     "clean_article_text",
+    "clean_inline_text",
     "html_to_text",
     "is_junk_line",
     "looks_like_html",
@@ -279,5 +280,30 @@ def clean_article_text(raw: str) -> str:
     """
     if not raw:
         return ""
+    return remove_site_junk(normalise_text(_strip_markup(raw)))
+
+
+# Escaped markup (``&lt;script&gt;``, or ``&amp;lt;`` for feeds that escape twice) only
+# becomes tags once decoded. Stored text must carry no markup at all, whatever the escaping
+# depth: Kibana renders fields as text, but Markdown/TSVB panels, exports and other readers
+# of the index may not. Three rounds cover every escaping seen in real feeds.
+_MAX_MARKUP_ROUNDS = 3
+
+
+def _strip_markup(raw: str) -> str:
     text = html_to_text(raw) if looks_like_html(raw) else html.unescape(raw)
-    return remove_site_junk(normalise_text(text))
+    for _ in range(_MAX_MARKUP_ROUNDS):
+        if not looks_like_html(text):
+            break
+        # <br> keeps the line structure html_to_text would otherwise fold into spaces.
+        text = html_to_text(text.replace("\n", "<br>"))
+    return text
+
+
+def clean_inline_text(raw: str) -> str:
+    """One line of plain text (titles, names): markup stripped as in
+    :func:`clean_article_text`, whitespace collapsed, but no boilerplate removal (a title
+    "Subscribe" is a title, not a junk line)."""
+    if not raw:
+        return ""
+    return " ".join(normalise_text(_strip_markup(raw)).split())

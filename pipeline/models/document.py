@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipeline.enrichment.clean import clean_article_text
+from pipeline.enrichment.clean import clean_article_text, clean_inline_text
 from pipeline.models.article import Article
 
 ENTITY_TYPES = {"persons": "person", "organizations": "organization", "locations": "location"}
@@ -40,12 +40,15 @@ def build_document(article: Article, enrichment: dict[str, Any],
         "canonical_url": article.canonical_url,
         "source": article.source,
         "feed_url": article.feed_url,
-        "feed_title": article.feed_title,
+        # Titles and names are publisher input too: feedparser decodes entities in them
+        # but does not sanitise plain-text elements, so `&lt;script&gt;` in a <title>
+        # arrives as a tag. Every stored text field is plain text, without markup.
+        "feed_title": clean_inline_text(article.feed_title),
         "guid": article.guid,
-        "title": article.title,
+        "title": clean_inline_text(article.title),
         "summary": clean_article_text(article.summary),
         "body": enrichment.get("clean_text", ""),
-        "authors": article.authors,
+        "authors": [name for name in map(clean_inline_text, article.authors) if name],
         "language": enrichment.get("language"),
         "language_confidence": enrichment.get("language_confidence"),
         **{field: _names(enrichment.get(field, [])) for field in ENTITY_TYPES},

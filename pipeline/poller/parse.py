@@ -5,14 +5,19 @@ class it reports (logs, ``FeedState.last_error_class``, metric labels):
 
 * whole feed refused (:class:`FeedParseError`): ``entity_declarations`` (a DOCTYPE that
   declares entities: billion-laughs bombs and external-entity reads are refused before
-  any parser sees them), ``html_not_feed``, ``not_a_feed``, ``parse``;
+  any parser sees them), ``binary_not_feed`` (control bytes: an image, an archive...),
+  ``html_not_feed``, ``not_a_feed``, ``parse``;
 * item dropped (``ParsedFeed.skipped``): ``unsafe_link`` (javascript:, data:, file: ...),
-  ``no_link``, ``empty_item``, ``duplicate_item`` (same canonical URL twice in one
-  feed: the first wins), ``invalid_item``;
+  ``link_too_long`` (over ``MAX_LINK_CHARS``), ``no_link``, ``empty_item``,
+  ``duplicate_item`` (same canonical URL twice in one feed: the first wins),
+  ``invalid_item``;
 * item kept with a fix (``ParsedFeed.notes``): ``future_date`` (clamped to fetched_at),
-  ``truncated_field`` (1 MB titles), ``too_many_items`` (only the first
+  ``truncated_field`` (1 MB titles, text too long for one Kafka message),
+  ``too_many_items`` (only the first
   ``max_items`` are used), ``charset_mismatch`` (the declared charset was wrong and
-  feedparser fell back to another).
+  feedparser fell back to another), ``invalid_utf8`` (a UTF-8 feed with a few broken
+  byte sequences: those become U+FFFD instead of the whole feed being re-read as
+  windows-1252, which would garble every accented letter in it).
 
 Relative links are resolved against ``xml:base`` and, failing that, the feed's own URL;
 dates in any zone feedparser understands become UTC; unparsable dates become ``None``.
@@ -40,12 +45,32 @@ MAX_TITLE_CHARS = 1_000
 MAX_SUMMARY_CHARS = 50_000
 MAX_CONTENT_CHARS = 1_000_000
 DEFAULT_MAX_ITEMS = 1_000
+# Longer than any server accepts in a request line (8 KB is the usual limit). The canonical
+# URL is an Elasticsearch keyword: past 32 KB the whole document would be rejected there,
+# far from the feed that caused it.
+MAX_LINK_CHARS = 8_192
+# An Article must fit in one Kafka message: the producer refuses records over
+# max_request_size (1 MiB by default, measured before compression) and the broker its
+# message.max.bytes (also ~1 MiB). A bigger one would fail the publish of its whole feed's
+# batch on every poll, so the feed's other items would never be sent either. Long text is
+# cut to fit, with headroom for the record's own overhead.
+MAX_ARTICLE_BYTES = 900 * 1024
+# JSON escapes a character to at most 6 bytes (\u00XX): below this many characters of
+# text, an article cannot reach MAX_ARTICLE_BYTES and is not serialised to check.
+_SURELY_FITS_CHARS = MAX_ARTICLE_BYTES // 6 - 20_000
 # A feed clock a few minutes ahead is normal; beyond this the date is a lie.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # The prolog (XML declaration, DOCTYPE) must come before the root element.
 _PROLOG_BYTES = 64 * 1024
 _ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 _HTML_ROOT = re.compile(rb"<\s*(html|!doctype\s+html)[\s>]", re.IGNORECASE)
+# C0 control bytes other than tab/LF/CR never appear in XML 1.0 text.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BINARY_SAMPLE = 4096
+_BINARY_SHARE = 0.05
+_DECLARED_CHARSET = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([\w.:-]+)""",
+                               re.IGNORECASE)
+_CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 
 
 class FeedParseError(ValueError):
@@ -79,7 +104,9 @@ class ParsedFeed:
 def parse_feed(body: bytes, feed_url: str, fetched_at: datetime,
                content_type: str | None = None,
                max_items: int = DEFAULT_MAX_ITEMS) -> ParsedFeed:
+    _refuse_binary(body)
     _refuse_entity_declarations(body)
+    body, repaired_utf8 = _repair_utf8(body, content_type)
     headers = {"content-location": feed_url}
     if content_type:
         headers["content-type"] = content_type
@@ -98,6 +125,8 @@ def parse_feed(body: bytes, feed_url: str, fetched_at: datetime,
     if parsed.bozo and type(parsed.get("bozo_exception")).__name__ == (
             "CharacterEncodingOverride"):
         result.notes["charset_mismatch"] += 1
+    if repaired_utf8:
+        result.notes["invalid_utf8"] += 1
     entries = parsed.entries
     if len(entries) > max_items:
         result.notes["too_many_items"] += len(entries) - max_items
@@ -135,6 +164,40 @@ def _refuse_entity_declarations(body: bytes) -> None:
                              "bombs and external entities)", "entity_declarations")
 
 
+def _refuse_binary(body: bytes) -> None:
+    head = body[:_BINARY_SAMPLE]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):
+        return  # UTF-16 (with or without a BOM): NUL bytes are expected
+    if head and len(_CONTROL_BYTES.findall(head)) > _BINARY_SHARE * len(head):
+        raise FeedParseError("binary data, not an RSS/Atom feed", "binary_not_feed")
+
+
+def _repair_utf8(body: bytes, content_type: str | None) -> tuple[bytes, bool]:
+    """A UTF-8 feed with a few broken byte sequences: replace them (U+FFFD).
+
+    Left alone, feedparser re-reads the whole document as windows-1252 and turns every
+    correctly encoded "é" into "Ã©". A body is taken for UTF-8 when nothing declares
+    another charset and it holds at least one valid multi-byte sequence (legacy 8-bit
+    text essentially never does); without any, it is left to feedparser's fallback.
+    """
+    try:
+        body.decode("utf-8")
+        return body, False
+    except UnicodeDecodeError:
+        pass
+    declared = _CONTENT_TYPE_CHARSET.search(content_type or "")
+    charset = declared.group(1).encode() if declared else None
+    if charset is None:
+        in_document = _DECLARED_CHARSET.search(body[:512])
+        charset = in_document.group(1) if in_document else None
+    if charset is not None and charset.lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return body, False
+    text = body.decode("utf-8", errors="replace")
+    if not any(ord(char) > 0x7F and char != "\ufffd" for char in text):
+        return body, False
+    return text.encode("utf-8"), True
+
+
 def _bozo_reason(parsed: Any) -> str:
     exc = parsed.get("bozo_exception")
     return f"{type(exc).__name__}: {exc}" if exc else "unknown parser error"
@@ -159,7 +222,7 @@ def _entry_to_article(entry: Any, feed_url: str, feed_title: str, language: str 
             notes["future_date"] += 1
             published_at = fetched_at
     guid = entry.get("id")
-    return Article.create(
+    article = Article.create(
         url=link,
         title=title,
         feed_url=feed_url,
@@ -173,12 +236,35 @@ def _entry_to_article(entry: Any, feed_url: str, feed_title: str, language: str 
         fetched_at=fetched_at,
         guid=str(guid)[:2000] if guid else None,
     )
+    fitted = fit_in_a_message(article)
+    if fitted is not article:
+        notes["truncated_field"] += 1
+    return fitted
+
+
+def fit_in_a_message(article: Article) -> Article:
+    """``article`` itself when its JSON fits :data:`MAX_ARTICLE_BYTES`, else a copy whose
+    content (then summary) is cut until it does."""
+    if len(article.content) + len(article.summary) < _SURELY_FITS_CHARS:
+        return article
+    for _ in range(8):  # each round cuts by the measured excess: two rounds in practice
+        size = len(article.to_json_bytes())
+        if size <= MAX_ARTICLE_BYTES:
+            return article
+        name = "content" if len(article.content) >= len(article.summary) else "summary"
+        text = getattr(article, name)
+        keep = int(len(text) * MAX_ARTICLE_BYTES / size * 0.98)
+        article = article.model_copy(update={name: text[:keep]})
+    return article
 
 
 def _safe_link(link: str | None, feed_url: str) -> str:
     if not link:
         raise ItemSkipped("no_link", "no link")
     link = str(link).strip()
+    if len(link) > MAX_LINK_CHARS:
+        raise ItemSkipped("link_too_long", f"link of {len(link)} characters refused "
+                          f"(limit {MAX_LINK_CHARS})")
     scheme = urlsplit(link).scheme.lower()
     if scheme in ("http", "https"):
         return link

@@ -56,27 +56,34 @@ def healthy_stack(fault_stack: local_stack.StackConfig) -> local_stack.StackConf
 @pytest.fixture
 def run(healthy_stack: local_stack.StackConfig, tmp_path: Path,
         request: pytest.FixtureRequest) -> Iterator[Run]:
+    current = new_run(healthy_stack, tmp_path, request.node.name)
+    yield current
+    for service in local_stack.SERVICE_NAMES:  # a failed fault test may have left one down
+        local_stack.start_service(healthy_stack, service, progress=print)
+    drop_run(current)
+
+
+def new_run(stack: local_stack.StackConfig, tmp_path: Path, label: str) -> Run:
+    """A provisioned run (own topics, indices, state dir); tests sharing one pipeline run
+    across a module build theirs with this and drop it with :func:`drop_run`."""
     name = f"rel-{uuid.uuid4().hex[:6]}"
     settings = Settings(
-        kafka_bootstrap=local_stack.kafka_bootstrap(healthy_stack),
-        es_url=local_stack.es_url(healthy_stack),
+        kafka_bootstrap=local_stack.kafka_bootstrap(stack),
+        es_url=local_stack.es_url(stack),
         raw_topic=f"{name}.articles.raw", dead_letter_topic=f"{name}.articles.dlq",
         poller_state_topic=f"{name}.poller.state", consumer_group=f"{name}-enrich",
         es_index=f"{name}-articles", dead_letter_index=f"{name}-dead-letters",
         state_dir=tmp_path / "state",
     )
     # Logs next to the fault stack, not in pytest's tmp dir (rotated after three sessions).
-    logs = healthy_stack.state_dir / "runs" / f"{name}-{request.node.name[:60]}"
+    logs = stack.state_dir / "runs" / f"{name}-{label[:60]}"
     current = Run(name=name, settings=settings, logs=logs)
     provision(settings)
-    print(f"\n{request.node.name}: run {name}, logs in {current.logs}")
-    yield current
-    for service in local_stack.SERVICE_NAMES:  # a failed fault test may have left one down
-        local_stack.start_service(healthy_stack, service, progress=print)
-    _drop(current)
+    print(f"\n{label}: run {name}, logs in {current.logs}")
+    return current
 
 
-def _drop(run: Run) -> None:
+def drop_run(run: Run) -> None:
     """Delete this run's indices and topics (the fault stack is ours; keep its disk small)."""
     s = run.settings
     with Elasticsearch(**s.es_client_kwargs()) as es:

@@ -4,6 +4,7 @@ import pytest
 
 from pipeline.enrichment.clean import (
     clean_article_text,
+    clean_inline_text,
     html_to_text,
     is_junk_line,
     looks_like_html,
@@ -148,3 +149,32 @@ class TestCleanArticleText:
     def test_empty(self) -> None:
         assert clean_article_text("") == ""
         assert clean_article_text("<p></p>") == ""
+
+
+class TestNoMarkupSurvives:
+    """Escaped markup decodes to tags: stored text must hold none, at any escaping depth."""
+
+    @pytest.mark.parametrize("raw", [
+        "Before &lt;script&gt;alert(1)&lt;/script&gt; after",
+        "<p>Before &lt;script&gt;alert(1)&lt;/script&gt; after</p>",
+        "Before &lt;img src=x onerror=alert(1)&gt;&lt;a href='javascript:x()'&gt;&lt;/a&gt; after",
+    ])
+    def test_entity_escaped_markup_is_stripped(self, raw: str) -> None:
+        text = clean_article_text(raw)
+        assert text == "Before after"
+        assert not looks_like_html(text)
+
+    def test_text_escaped_twice_in_plain_text_stays_visible_text(self) -> None:
+        # Plain text is unescaped once: what the reader sees is "&lt;b&gt;", not a tag.
+        text = clean_article_text("Use &amp;lt;b&amp;gt; for bold")
+        assert text == "Use &lt;b&gt; for bold" and not looks_like_html(text)
+
+    def test_paragraphs_survive_the_second_round(self) -> None:
+        raw = "First &lt;b&gt;bold&lt;/b&gt; para.\n\nSecond para."
+        assert clean_article_text(raw) == "First bold para.\n\nSecond para."
+
+    def test_inline_text_is_one_line_without_markup_or_junk_removal(self) -> None:
+        assert clean_inline_text("Hello <script>alert(1)</script>\n <b>world</b>") == (
+            "Hello world")
+        assert clean_inline_text("Subscribe") == "Subscribe"
+        assert clean_inline_text("3 < 5 &amp; AT&amp;T") == "3 < 5 & AT&T"

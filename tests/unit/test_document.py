@@ -153,3 +153,14 @@ def test_index_step_stamps_indexed_at_at_write_time() -> None:
                   "enrichment_version"):
         assert written[field], field
     assert written["indexed_at"] >= written["enriched_at"] >= written["fetched_at"]
+
+
+def test_titles_and_names_are_stored_as_plain_text() -> None:
+    """feedparser decodes entities in plain-text elements without sanitising them."""
+    hostile = Article.create(
+        url="https://e.com/x", title="Vote <script>alert(1)</script>&lt;b&gt;today&lt;/b&gt;",
+        feed_url="https://e.com/f", feed_title="<img src=x onerror=alert(2)>Daily",
+        authors=["<i>Ann</i> Lee", "<script>x()</script>"], fetched_at=FETCHED)
+    doc = build_document(hostile, ENRICHMENT, ENRICHED)
+    assert (doc["title"], doc["feed_title"], doc["authors"]) == ("Vote today", "Daily",
+                                                                 ["Ann Lee"])

@@ -228,3 +228,71 @@ def test_ten_thousand_items_are_capped() -> None:
 def test_publisher_interval_hint_is_read() -> None:
     body = rss(item(), channel_extra="<ttl>45</ttl>")
     assert parse_feed(body, "u", NOW).interval_hint_s == 45 * 60
+
+
+# --- hostile bodies (issue 7): specific reasons, valid parts kept --------------------------
+
+
+@pytest.mark.parametrize("junk", [bytes(range(256)) * 20, b"\x89PNG\r\n\x1a\n" + bytes(4000),
+                                  b"PK\x03\x04" + bytes(range(32)) * 100])
+def test_binary_junk_is_refused_as_binary(junk: bytes) -> None:
+    with pytest.raises(FeedParseError) as caught:
+        parse_feed(junk, "u", NOW)
+    assert caught.value.reason_class == "binary_not_feed"
+
+
+def test_utf16_feed_is_not_taken_for_binary() -> None:
+    text = rss(item("Zürich"), prolog='<?xml version="1.0" encoding="utf-16"?>').decode()
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):  # with a BOM, and without
+        assert parse_feed(text.encode(encoding), "u", NOW).articles[0].title == "Zürich"
+
+
+def test_invalid_utf8_bytes_are_replaced_not_the_whole_feed_reread_as_cp1252() -> None:
+    body = rss(item("Café crème") + item("Broken \xff bytes", "https://e.com/b"),
+               prolog='<?xml version="1.0" encoding="utf-8"?>')
+    body = body.replace("\xff".encode(), b"\xff\xfe")  # raw invalid bytes, not U+00FF
+    parsed = parse_feed(body, "u", NOW, content_type="application/rss+xml; charset=utf-8")
+    assert [a.title for a in parsed.articles] == ["Café crème", "Broken \ufffd\ufffd bytes"]
+    assert parsed.notes["invalid_utf8"] == 1
+
+
+def test_legacy_8bit_feed_declared_utf8_still_falls_back_to_windows_1252() -> None:
+    body = rss(item("Caf\xe9 \x93quoted\x94"), prolog='<?xml version="1.0" encoding="utf-8"?>')
+    parsed = parse_feed(body.decode().encode("latin-1"), "u", NOW)
+    assert parsed.articles[0].title == "Café “quoted”"
+    assert parsed.notes == {"charset_mismatch": 1}
+
+
+def test_utf8_bytes_declared_latin1_are_read_as_utf8() -> None:
+    body = rss(item("Café «quoted»"), prolog='<?xml version="1.0" encoding="iso-8859-1"?>')
+    parsed = parse_feed(body, "u", NOW, content_type="text/xml; charset=iso-8859-1")
+    assert parsed.articles[0].title == "Café «quoted»"
+
+
+def test_absurdly_long_link_is_dropped_before_it_reaches_the_index() -> None:
+    body = rss(item("long", "https://e.com/" + "a" * 100_000) + item("ok", "https://e.com/ok"))
+    parsed = parse_feed(body, "u", NOW)
+    assert [a.title for a in parsed.articles] == ["ok"]
+    assert parsed.skip_classes == {"link_too_long": 1}
+    assert "100014 characters" in parsed.skipped[0]
+
+
+@pytest.mark.parametrize("text", ["é" * 900_000, '"' * 900_000, "line\n" * 200_000])
+def test_an_item_always_fits_in_one_kafka_message(text: str) -> None:
+    """2 MB of JSON would fail the whole feed's publish on every poll (and retire it)."""
+    from xml.sax.saxutils import escape
+
+    from pipeline.poller.parse import MAX_ARTICLE_BYTES
+
+    body = rss(item("big", "https://e.com/big",
+                    f"<description>{escape(text[:40_000])}</description>"
+                    f"<content:encoded>{escape(text)}</content:encoded>")
+               + item("small", "https://e.com/small"),
+               prolog='<?xml version="1.0" encoding="utf-8"?>').replace(
+        b"<rss ", b'<rss xmlns:content="http://purl.org/rss/1.0/modules/content/" ')
+    parsed = parse_feed(body, "u", NOW)
+    big, small = parsed.articles
+    assert len(big.to_json_bytes()) <= MAX_ARTICLE_BYTES
+    assert len(big.to_json_bytes()) > MAX_ARTICLE_BYTES * 0.9  # cut to fit, not emptied
+    assert big.content and text.startswith(big.content)  # the start is kept as it was
+    assert small.title == "small" and parsed.notes["truncated_field"] == 1

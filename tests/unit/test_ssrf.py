@@ -69,3 +69,25 @@ def test_redirect_hops_are_checked_too() -> None:
     error = fetch_error("http://public.test/feed", public_then_metadata)
     assert error.reason_class == "blocked_address"
     assert "link-local" in error.reason
+
+
+class _Answers:
+    """A stand-in for the system resolver: fixed answers for every name."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[dict]:
+        return [{"hostname": host, "host": a, "port": port, "family": 2, "proto": 0,
+                 "flags": 0} for a in self.addresses]
+
+
+def test_a_name_mixing_public_and_private_answers_is_refused() -> None:
+    """DNS round-robin must not decide whether the metadata service gets a request."""
+    resolver = GuardedResolver(DEFAULT)
+    resolver.inner = _Answers("93.184.215.14", "169.254.169.254")  # type: ignore[assignment]
+    with pytest.raises(BlockedAddressError, match="169.254.169.254.*link-local"):
+        asyncio.run(resolver.resolve("mixed.example", 80))
+    resolver.inner = _Answers("93.184.215.14")  # type: ignore[assignment]
+    assert [a["host"] for a in asyncio.run(resolver.resolve("public.example", 80))] == [
+        "93.184.215.14"]
