@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.models import Article
+from pipeline.poller.parse import fit_in_a_message
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,14 @@ def merge_page(article: Article, page: ExtractedPage) -> Article:
         update["authors"] = [a.strip() for a in page.author.split(";") if a.strip()]
     if article.published_at is None and page.published_at is not None:
         update["published_at"] = page.published_at
-    return article.model_copy(update=update)
+    # A page can hold far more text than a feed item: the article must still fit one
+    # Kafka message, or the producer refuses it and the whole feed stalls.
+    return fit_in_a_message(article.model_copy(update=update))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class RobotsCache:
@@ -150,14 +158,25 @@ class RobotsCache:
         self._clock = clock
         self._parsers: dict[str, tuple[float, urllib.robotparser.RobotFileParser]] = {}
         self._inflight: dict[str, asyncio.Future[urllib.robotparser.RobotFileParser]] = {}
+        self._unreachable: dict[str, str] = {}  # origin -> why its robots.txt could not be read
 
     async def allowed(self, url: str) -> bool:
+        return await self.refusal(url) is None
+
+    async def refusal(self, url: str) -> str | None:
+        """None when ``url`` may be fetched, else why not (a disallow rule, or a robots.txt
+        that could not be read, e.g. refused by the address guard)."""
         parser = await self._parser_for(url)
-        return parser.can_fetch(self.user_agent, url)
+        if parser.can_fetch(self.user_agent, url):
+            return None
+        origin = _origin(url)
+        if origin in self._unreachable:
+            return (f"robots.txt of {origin} could not be read "
+                    f"({self._unreachable[origin]}): no pages fetched there for now")
+        return "robots.txt disallows fetching the page"
 
     async def _parser_for(self, url: str) -> urllib.robotparser.RobotFileParser:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        origin = _origin(url)
         cached = self._parsers.get(origin)
         if cached and cached[0] > self._clock():
             return cached[1]
@@ -172,6 +191,7 @@ class RobotsCache:
     async def _fetch(self, origin: str) -> urllib.robotparser.RobotFileParser:
         parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")
         ttl = ROBOTS_TTL_S
+        self._unreachable.pop(origin, None)
         try:
             body = await self._get(origin + "/robots.txt")
             lines = body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace").splitlines()
@@ -181,6 +201,7 @@ class RobotsCache:
             else:
                 lines = ["User-agent: *", "Disallow: /"]
                 ttl = ROBOTS_ERROR_TTL_S
+                self._unreachable[origin] = exc.reason
                 log.info("robots.txt of %s unreachable (%s): not fetching pages there for now",
                          origin, exc.reason)
         parser.parse(lines)
@@ -213,8 +234,9 @@ class FullTextFetcher:
         wanted, why = needs_full_text(mode, feed_text, self.min_chars, self.default_mode)
         if not wanted:
             return FullTextResult(article, False, why)
-        if not await self.robots.allowed(article.url):
-            return self._kept(article, "robots.txt disallows fetching the page")
+        refusal = await self.robots.refusal(article.url)
+        if refusal is not None:
+            return self._kept(article, refusal)
         try:
             html = await self._get(article.url)
         except PageFetchError as exc:

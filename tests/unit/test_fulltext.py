@@ -137,6 +137,17 @@ class TestRobots:
         assert self.run(robots.allowed("https://gone.example/x")) is True
         assert self.run(robots.allowed("https://down.example/x")) is False
 
+    def test_refusal_says_whether_a_rule_or_an_unreadable_robots_txt_stopped_the_fetch(
+            self) -> None:
+        site = FakeSite({"https://a.example/robots.txt": b"User-agent: *\nDisallow: /\n",
+                         "https://down.example/robots.txt": 503})
+        robots = RobotsCache(site.get, UA)
+        assert self.run(robots.refusal("https://a.example/x")) == \
+            "robots.txt disallows fetching the page"
+        unreadable = self.run(robots.refusal("https://down.example/x"))
+        assert unreadable is not None
+        assert "could not be read (HTTP 503)" in unreadable
+
     def test_error_answer_expires_sooner(self) -> None:
         now = [0.0]
         site = FakeSite({"https://down.example/robots.txt": 503})
@@ -194,3 +205,13 @@ def test_off_by_default_unless_the_feed_asks() -> None:
     assert not asyncio.run(fetcher.complete(teaser(), None)).fetched
     assert site.requests == []
     assert asyncio.run(fetcher.complete(teaser(), "auto")).fetched  # per-feed opt-in
+
+
+def test_a_huge_page_is_cut_to_fit_one_kafka_message() -> None:
+    from pipeline.poller.fulltext import ExtractedPage
+    from pipeline.poller.parse import MAX_ARTICLE_BYTES
+
+    huge = ExtractedPage(text="word " * 400_000, title=None, author=None, published_at=None)
+    merged = merge_page(teaser(), huge)
+    assert len(merged.to_json_bytes()) <= MAX_ARTICLE_BYTES
+    assert merged.content.startswith("word word")
