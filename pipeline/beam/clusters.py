@@ -18,7 +18,6 @@ workers can each start a cluster.
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipeline.enrichment.neardup import MAX_DISTANCE, hamming
+from pipeline.sinks.backoff import OutageBackoff
 
 log = logging.getLogger(__name__)
 
@@ -225,17 +225,14 @@ class AssignClusters(beam.DoFn):
         from elasticsearch import ConnectionError as ESConnectionError
         from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 
-        deadline = time.monotonic() + self.outage_timeout_s
-        backoff, failures = 0.5, 0
+        backoff = OutageBackoff(self.outage_timeout_s)
+        failures = 0
         while True:
             try:
                 return lookup_candidates(self._client, self.index, docs, self.max_hits)
             except (ESConnectionError, ESConnectionTimeout) as exc:
-                if time.monotonic() + backoff > deadline:
-                    raise RuntimeError(f"Elasticsearch unreachable for the near-duplicate "
-                                       f"lookup for {self.outage_timeout_s:.0f}s") from exc
                 log.warning("Elasticsearch unreachable (%s); retrying the near-duplicate "
-                            "lookup in %.1fs", exc, backoff)
+                            "lookup in %.1fs", exc, backoff.delay)
             except Exception as exc:  # a query or server error: degrade, never drop
                 failures += 1
                 log.warning("near-duplicate lookup failed (%d/%d): %s", failures,
@@ -243,8 +240,8 @@ class AssignClusters(beam.DoFn):
                 if failures >= self.attempts:
                     self.lookup_failed.inc()
                     return []
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            backoff.pause(f"Elasticsearch unreachable for the near-duplicate lookup for "
+                          f"{self.outage_timeout_s:.0f}s")
 
     def teardown(self) -> None:
         client = getattr(self, "_client", None)

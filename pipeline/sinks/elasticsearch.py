@@ -37,6 +37,7 @@ from pipeline.rollover import (
     write_index,
 )
 from pipeline.settings import DEPLOY_DIR
+from pipeline.sinks.backoff import OutageBackoff
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ class Rejection:
     doc_id: str
     status: int
     reason: str
-
-
-class OutageTimeout(RuntimeError):
-    """Elasticsearch stayed unreachable longer than the configured outage timeout."""
 
 
 def ensure_index(client: Elasticsearch, index: str, template_path: Path = TEMPLATE_PATH,
@@ -318,23 +315,20 @@ class ElasticsearchSink:
         """Index ``documents`` (each with an ``id``); return the permanent rejections."""
         pending = {doc["id"]: doc for doc in documents}
         rejections: list[Rejection] = []
-        deadline = time.monotonic() + self.outage_timeout_s
-        backoff = 0.5
+        backoff = OutageBackoff(self.outage_timeout_s, max_backoff_s=self.max_backoff_s,
+                                sleep=self._sleep)
         while pending:
             try:
                 retry, rejected = self._bulk(list(pending.values()))
             except (ESConnectionError, ESConnectionTimeout) as exc:
                 retry, rejected = set(pending), []
-                log.warning("Elasticsearch unreachable (%s); retrying in %.1fs", exc, backoff)
+                log.warning("Elasticsearch unreachable (%s); retrying in %.1fs", exc,
+                            backoff.delay)
             rejections.extend(rejected)
             pending = {doc_id: pending[doc_id] for doc_id in retry}
-            if not pending:
-                break
-            if time.monotonic() + backoff > deadline:
-                raise OutageTimeout(f"{len(pending)} documents not indexed after "
-                                    f"{self.outage_timeout_s:.0f}s of retries")
-            self._sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff_s)
+            if pending:
+                backoff.pause(f"{len(pending)} documents not indexed after "
+                              f"{self.outage_timeout_s:.0f}s of retries")
         return rejections
 
     def _bulk(self, documents: list[dict[str, Any]]) -> tuple[set[str], list[Rejection]]:

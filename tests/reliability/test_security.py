@@ -23,7 +23,8 @@ from elasticsearch import Elasticsearch
 from pipeline.kafka.dead_letter import DeadLetter
 from pipeline.observability import JsonFormatter
 from pipeline.settings import Settings
-from pipeline.sinks.elasticsearch import ElasticsearchSink, OutageTimeout
+from pipeline.sinks.backoff import OutageTimeout
+from pipeline.sinks.elasticsearch import ElasticsearchSink
 from tests.reliability.feed_server import FeedServer
 from tests.reliability.harness import Run, start_cli, start_poller, tail, topic_key_counts
 

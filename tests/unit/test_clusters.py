@@ -14,6 +14,7 @@ from pipeline.beam.clusters import (
     candidate_searches,
 )
 from pipeline.enrichment.neardup import MAX_DISTANCE, band_keys
+from pipeline.sinks.backoff import OutageTimeout
 
 BASE = 0x0123456789ABCDEF
 
@@ -139,9 +140,10 @@ class ScriptedClient:
 
 def assigner(client: ScriptedClient, monkeypatch: Any, **kwargs: Any) -> tuple[Any, list]:
     from pipeline.beam import clusters
+    from pipeline.sinks import backoff
 
     sleeps: list[float] = []
-    monkeypatch.setattr(clusters.time, "sleep", sleeps.append)
+    monkeypatch.setattr(backoff.time, "sleep", sleeps.append)
     step = clusters.AssignClusters({}, "articles", **kwargs)
     step._client = client  # what setup() would build
     step._recent = RecentFingerprints()
@@ -171,7 +173,7 @@ def test_endless_outage_fails_the_bundle(monkeypatch: Any) -> None:
 
     step, sleeps = assigner(ScriptedClient(ESConnectionError("refused")), monkeypatch,
                             outage_timeout_s=5.0)
-    with pytest.raises(RuntimeError, match="unreachable"):
+    with pytest.raises(OutageTimeout, match="unreachable"):
         list(step.process([("msg", doc("new", BASE))]))
     assert sleeps == [0.5, 1.0, 2.0, 4.0]  # growing backoff until the next wait ends past it
 

@@ -6,7 +6,8 @@ import pytest
 from elasticsearch import ConnectionError as ESConnectionError
 
 from pipeline.sinks import elasticsearch as sink_module
-from pipeline.sinks.elasticsearch import ElasticsearchSink, OutageTimeout
+from pipeline.sinks.backoff import OutageTimeout
+from pipeline.sinks.elasticsearch import ElasticsearchSink
 
 
 def item(doc_id: str, status: int, error: dict[str, Any] | None = None) -> tuple[bool, Any]:
@@ -96,3 +97,20 @@ def test_template_falls_back_to_core_analysis() -> None:
     assert adapted["template"]["mappings"]["properties"]["body"]["analyzer"] == "standard"
     # The original is untouched: production clusters keep the english analyzer.
     assert template["template"]["mappings"]["properties"]["body"]["analyzer"] == "english"
+
+
+def test_outage_backoff_doubles_to_its_ceiling_and_gives_up_at_the_deadline() -> None:
+    from pipeline.sinks.backoff import OutageBackoff
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    backoff = OutageBackoff(10.0, max_backoff_s=2.0, sleep=sleep, clock=lambda: now[0])
+    with pytest.raises(OutageTimeout, match="gave up"):
+        for _ in range(20):
+            backoff.pause("gave up")
+    assert slept == [0.5, 1.0, 2.0, 2.0, 2.0, 2.0]  # the next 2 s would pass 10 s
