@@ -35,11 +35,10 @@ from kafka.errors import KafkaError
 from pipeline.kafka.registry import (
     RegisteredFeed,
     RegistryError,
-    RegistryRecordError,
-    decode_feed,
     ensure_feed_topics,
     partition_for,
     read_partitions,
+    registry_changes,
     registry_producer,
 )
 from pipeline.poller.state import MAX_SENT_GLOBAL, FeedState
@@ -452,12 +451,7 @@ class KafkaFeedAssignment:
     def _apply(self, partition: int, records: Iterable[tuple[bytes | None, bytes | None]],
                load: bool = False) -> None:
         feeds = self._feeds[partition]
-        for key, value in records:
-            try:
-                url, feed = decode_feed(key, value)
-            except RegistryRecordError as exc:
-                log.error("skipping bad feed-registry record: %s", exc)
-                continue
+        for url, feed in registry_changes(records):
             if feed is not None:
                 if not load and url not in feeds:
                     log.info("feed added: %s", url)

@@ -104,16 +104,22 @@ def partition_for(url: str, partitions: int) -> int:
     return (murmur2(url.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
+def registry_changes(records: Iterable[tuple[bytes | None, bytes | None]]
+                     ) -> Iterator[tuple[str, RegisteredFeed | None]]:
+    """Decoded registry records: (url, feed) for an add or update, (url, None) for a
+    removal. A bad record is logged and skipped: one typo must not stop every poller."""
+    for key, value in records:
+        try:
+            yield decode_feed(key, value)
+        except RegistryRecordError as exc:
+            log.error("skipping bad feed-registry record: %s", exc)
+
+
 def fold_registry(records: Iterable[tuple[bytes | None, bytes | None]]
                   ) -> dict[str, RegisteredFeed]:
     """Replay registry records (oldest first) into the current feeds by URL."""
     feeds: dict[str, RegisteredFeed] = {}
-    for key, value in records:
-        try:
-            url, feed = decode_feed(key, value)
-        except RegistryRecordError as exc:
-            log.error("skipping bad feed-registry record: %s", exc)
-            continue
+    for url, feed in registry_changes(records):
         if feed is None:
             feeds.pop(url, None)
         else:
