@@ -60,7 +60,7 @@ class EnrichAndIndex(beam.PTransform):
                                                                                  main="ok")
         enriched = (decoded.ok
                     | "BatchForNER" >> beam.BatchElements(**batch)
-                    | "Enrich" >> beam.ParDo(EnrichArticles(nlp_batch_size=2 * self.batch_size))
+                    | "Enrich" >> beam.ParDo(EnrichArticles(nlp_batch_size=self.batch_size))
                     .with_outputs(DEAD, main="ok"))
         indexed = (enriched.ok
                    | "NearDuplicates" >> ClusterNearDuplicates(

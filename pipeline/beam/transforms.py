@@ -64,8 +64,8 @@ class DecodeArticle(beam.DoFn):
 class EnrichArticles(beam.DoFn):
     """Batches of (message, article) -> (message, ES document). Models load in ``setup``.
 
-    ``nlp_batch_size``: texts per ``nlp.pipe`` batch; each article is two texts (title and
-    body), so twice the job's batch size runs one job batch as one spaCy batch.
+    ``nlp_batch_size``: texts per ``nlp.pipe`` batch; each article is one text (title and
+    body), so the job's batch size runs one job batch as one spaCy batch.
     """
 
     def __init__(self, nlp_batch_size: int = 64) -> None:

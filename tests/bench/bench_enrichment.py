@@ -37,9 +37,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
 
-    # Two texts per article (title, body): one enrich_many batch is one nlp.pipe batch,
+    # One text per article (title and body): one enrich_many batch is one nlp.pipe batch,
     # as in the job (EnrichArticles).
-    enricher, load_s = timed(lambda: Enricher.load(batch_size=2 * args.batch))
+    enricher, load_s = timed(lambda: Enricher.load(batch_size=args.batch))
     items = corpus(args.articles)
     words = sum(len(body.split()) for _, body in items)
     enricher.enrich_many(items[:8])  # warm-up: lazy lingua models, spaCy caches

@@ -224,3 +224,19 @@ def test_non_english_gets_a_fingerprint_but_no_places(enricher: Enricher) -> Non
     )
     assert result.geo is None and result.to_dict()["country_codes"] == []
     assert result.fingerprint is not None  # syndicated French copies cluster too
+
+
+def test_title_and_body_mentions_are_split_back_with_their_own_offsets() -> None:
+    from pipeline.enrichment.enricher import TITLE_BREAK, split_title_mentions
+    from pipeline.enrichment.entities import Mention
+
+    title, body = "Putin visits Pyongyang", "Vladimir Putin met Kim Jong-un."
+    text = title + TITLE_BREAK + body
+    found = [Mention("Putin", "PERSON", 0), Mention("Pyongyang", "GPE", 13),
+             Mention("Pyongyang" + TITLE_BREAK + "Vladimir", "GPE", 13),  # across the break
+             Mention("Vladimir Putin", "PERSON", text.index("Vladimir")),
+             Mention("Kim Jong-un", "PERSON", text.index("Kim"))]
+    assert split_title_mentions(found, len(title)) == [
+        Mention("Putin", "PERSON", 0, True), Mention("Pyongyang", "GPE", 13, True),
+        Mention("Vladimir Putin", "PERSON", 0, False),
+        Mention("Kim Jong-un", "PERSON", body.index("Kim"), False)]
