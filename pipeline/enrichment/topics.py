@@ -303,15 +303,15 @@ def extract_keywords(
     stops = (
         frozenset(fold(w) for w in stop_words) if stop_words is not None else _english_stop_words()
     )
+    # Keys: a folded word (str) or a pair of them (tuple); surfaces counted per (key, form).
     unigrams: Counter[str] = Counter()
     bigrams: Counter[tuple[str, str]] = Counter()
-    surfaces: dict[str, Counter[str]] = {}
-    first_seen: dict[str, int] = {}
+    forms: Counter[tuple[Any, Any]] = Counter()
+    first_seen: dict[Any, int] = {}
     position = 0
     for segment in _SEGMENT_SPLIT_RE.split(text):
         previous: tuple[str, str] | None = None  # (folded, surface) of the previous token
-        for match in _WORD_RE.finditer(segment):
-            surface = match.group()
+        for surface in _WORD_RE.findall(segment):
             possessive = surface.endswith(("'s", "\u2019s"))
             if possessive:
                 surface = surface[:-2]
@@ -321,31 +321,38 @@ def extract_keywords(
                 previous = None
                 continue
             unigrams[key] += 1
-            surfaces.setdefault(key, Counter())[surface] += 1
-            first_seen.setdefault(key, position)
+            forms[key, surface] += 1
+            if key not in first_seen:
+                first_seen[key] = position
             if previous is not None:
                 pair = (previous[0], key)
                 bigrams[pair] += 1
-                phrase_key = " ".join(pair)
-                surfaces.setdefault(phrase_key, Counter())[f"{previous[1]} {surface}"] += 1
-                first_seen.setdefault(phrase_key, first_seen[previous[0]])
+                forms[pair, (previous[1], surface)] += 1
+                if pair not in first_seen:
+                    first_seen[pair] = first_seen[previous[0]]
             # A possessive ends a phrase: "Putin's visit" is not a keyword phrase.
             previous = None if possessive else (key, surface)
 
-    scores: dict[str, float] = {}
-    for (left, right), count in bigrams.items():
+    scores: dict[Any, float] = {}
+    for pair, count in bigrams.items():
         if count >= 2:
-            scores[f"{left} {right}"] = count * 1.5
-            unigrams[left] -= count
-            unigrams[right] -= count
+            scores[pair] = count * 1.5
+            unigrams[pair[0]] -= count
+            unigrams[pair[1]] -= count
     for key, count in unigrams.items():
         if count > 0:
             scores[key] = float(count)
 
     ranked = sorted(scores, key=lambda k: (-scores[k], first_seen[k]))[:n]
-    return [_most_common_surface(surfaces[k]) for k in ranked]
+    return _most_common_forms(ranked, forms)
 
 
-def _most_common_surface(forms: Counter[str]) -> str:
-    # Counter.most_common keeps insertion order among ties: the first-seen form wins.
-    return forms.most_common(1)[0][0]
+def _most_common_forms(keys: list[Any], forms: Counter[tuple[Any, Any]]) -> list[str]:
+    # The most frequent written form of each key; on a tie the first seen (forms keeps
+    # insertion order). Pairs are shown as their two forms joined by a space.
+    best: dict[Any, tuple[int, Any]] = {}
+    wanted = set(keys)
+    for (key, form), count in forms.items():
+        if key in wanted and count > best.get(key, (0, None))[0]:
+            best[key] = (count, form)
+    return [" ".join(best[k][1]) if isinstance(k, tuple) else best[k][1] for k in keys]
