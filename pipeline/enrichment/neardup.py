@@ -82,6 +82,9 @@ def _block_spans(bits: int = BITS, blocks: int = BLOCKS) -> list[tuple[int, int]
 
 
 BLOCK_SPANS = _block_spans()
+# Per band key: its prefix ("<block indices>:") and the (shift, width) of its blocks.
+_KEY_LAYOUTS = [("".join(str(i) for i in chosen) + ":", [BLOCK_SPANS[i] for i in chosen])
+                for chosen in combinations(range(BLOCKS), KEY_BLOCKS)]
 
 
 @dataclass(frozen=True)
@@ -142,13 +145,12 @@ def hamming(a: int, b: int) -> int:
 
 def band_keys(value: int) -> list[str]:
     """One key per combination of ``KEY_BLOCKS`` blocks: ``"<block indices>:<their bits>"``."""
-    blocks = [(value >> shift) & ((1 << width) - 1) for shift, width in BLOCK_SPANS]
     keys = []
-    for chosen in combinations(range(BLOCKS), KEY_BLOCKS):
+    for prefix, spans in _KEY_LAYOUTS:
         joined = 0
-        for index in chosen:
-            joined = joined << BLOCK_SPANS[index][1] | blocks[index]
-        keys.append(f"{''.join(str(i) for i in chosen)}:{joined:x}")
+        for shift, width in spans:
+            joined = joined << width | (value >> shift) & ((1 << width) - 1)
+        keys.append(f"{prefix}{joined:x}")
     return keys
 
 
