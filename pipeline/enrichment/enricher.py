@@ -26,6 +26,7 @@ from pipeline.enrichment.entities import (
     load_ner_model,
     mentions_from_doc,
     model_id,
+    normalise_dateline,
     resolve_mentions,
 )
 from pipeline.enrichment.geo import ArticleGeo, Gazetteer, resolve_article_places
@@ -46,7 +47,9 @@ if TYPE_CHECKING:
 __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 
 # 1.2.0: geo (country codes, points), near-duplicate fingerprints, entity corrections.
-ENRICHMENT_VERSION = "1.2.0"
+# 1.3.0: datelines read before NER, acronyms linked to their expansions, organisation
+#        keyword spans, legal forms, broader alias table (entity canonical names changed).
+ENRICHMENT_VERSION = "1.3.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})
@@ -188,7 +191,7 @@ class Enricher:
         texts: list[str] = []
         for i in ner_indices:
             texts.append(prepared[i].title)
-            texts.append(prepared[i].text[: self.max_ner_chars])
+            texts.append(normalise_dateline(prepared[i].text[: self.max_ner_chars]))
         docs: list[Doc] = list(self.nlp.pipe(texts, batch_size=self.batch_size))
         entities_by_index: dict[int, Entities] = {}
         for k, i in enumerate(ner_indices):

@@ -16,7 +16,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -227,6 +227,10 @@ _TITLES: tuple[str, ...] = (
     "minister",
     "chancellor",
     "premier",
+    # Reigning monarchs are named by name and numeral ("Charles III"); princes keep
+    # their style ("Prince William"), see _NAME_STYLE_BEFORE_RE.
+    "king",
+    "queen",
     "leader",
     "supreme leader",
     "opposition leader",
@@ -571,7 +575,7 @@ def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]
     rest_start = offset + len(text) - len(rest)
     return [
         Mention(head, "GPE", offset, mention.in_title),
-        Mention(rest, "ORG", rest_start, mention.in_title),
+        Mention(rest, "ORG", rest_start, mention.in_title, mention.acronym),
     ]
 
 
@@ -612,6 +616,10 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
         category = "location"
     if category is None:
         return None
+    # Names that end like a possessive ("Christie's", "McDonald's") are looked up as written.
+    as_written = aliases.lookup(" ".join(text.split()).strip(_EDGE_JUNK))
+    if as_written is not None and category != "nationality":
+        return NormalisedMention(*as_written)
     name = _clean_surface(text)
     if not any(ch.isalpha() for ch in name):
         return None
@@ -641,7 +649,7 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
             return None
         name = strip_role_prefix(name)
     else:
-        name = strip_leading_article(name)
+        name = strip_corporate_dot(strip_leading_article(name))
     if not name:
         return None
     hit = aliases.lookup(name)
@@ -670,6 +678,8 @@ class Mention:
     label: str
     start: int
     in_title: bool = False
+    # "ABC" when the text right after the span is " (ABC)": the article defines an acronym.
+    acronym: str = ""
 
 
 @dataclass
@@ -756,8 +766,7 @@ def _normalised_items(
                 continue
             normalised = normalise_mention(mention.text, label, aliases)
             if normalised is not None:
-                items.append((Mention(mention.text, label, mention.start, mention.in_title),
-                              normalised))
+                items.append((replace(mention, label=label), normalised))
     # Order of appearance: title first, then body.
     items.sort(key=lambda it: (not it[0].in_title, it[0].start))
     return items
@@ -983,6 +992,15 @@ def resolve_mentions(
                 norm = club_category(norm, gazetteer)
         resolved.append((mention, norm))
 
+    resolved = link_acronyms(resolved, aliases)
+    with_legal_form = corporate_full_names([n for _, n in resolved])
+    resolved = [
+        (m, NormalisedMention(with_legal_form[n.canonical], "organization"))
+        if n.category == "organization" and n.canonical in with_legal_form
+        else (m, n)
+        for m, n in resolved
+    ]
+
     # Single words standing for an organisation: only those spaCy did not call a place or
     # resolve to a person ("Meta" ORG or PERSON -> "Meta Platforms").
     short_orgs = org_short_names([n for _, n in resolved], aliases)
@@ -1041,6 +1059,280 @@ def resolve_mentions(
     for key in sorted(records, key=lambda k: (-records[k].count, order[k])):
         entities._list(key[0]).append(records[key])
     return entities
+
+
+# --- acronyms and corporate suffixes (pure) -------------------------------------------------
+
+# Legal-form words that end company names ("Nvidia Corp.", "Siemens AG"). Spans are extended
+# over them and their abbreviation dot is dropped from the canonical name.
+_CORPORATE_SUFFIXES = frozenset(
+    {"inc", "corp", "co", "ltd", "llc", "plc", "ag", "sa", "se", "nv", "gmbh", "spa", "bv",
+     "holdings"}
+)
+_CORPORATE_SUFFIX_AFTER_RE = re.compile(
+    r"[ \t]+(?:Inc|Corp|Co|Ltd|LLC|PLC|plc|AG|SA|SE|NV|N\.V|GmbH|SpA|BV|Holdings)\b\.?"
+)
+
+
+def strip_corporate_dot(name: str) -> str:
+    """``"Nvidia Corp."`` -> ``"Nvidia Corp"``: the dot of a legal-form abbreviation is
+    punctuation, not part of the name (``"U.S."`` and other names are left alone)."""
+    head, _, last = name.rpartition(" ")
+    if head and last.endswith(".") and last[:-1].casefold() in _CORPORATE_SUFFIXES:
+        return name[:-1]
+    return name
+
+
+def corporate_suffix_end(text: str, end: int) -> int:
+    """End of an ORG span extended over a legal form that follows it: "Nvidia" + " Corp."
+    (the alias ruler or the model often stops before it)."""
+    match = _CORPORATE_SUFFIX_AFTER_RE.match(text, end)
+    return match.end() if match is not None else end
+
+
+_ACRONYM_AFTER_RE = re.compile(r"[ \t]*\((?P<acronym>[A-Z][A-Za-z.&]{1,11})\)")
+
+
+def is_acronym(text: str) -> bool:
+    """``"WHO"``, ``"U.N."``, ``"BoE"``, ``"AfD"``: one token of 2-8 letters, at least two of
+    them capitals, starting with a capital."""
+    letters = text.replace(".", "").replace("&", "")
+    return (
+        2 <= len(letters) <= 8
+        and letters.isalpha()
+        and letters[:1].isupper()
+        and sum(ch.isupper() for ch in letters) >= 2
+    )
+
+
+def acronym_after(text: str, end: int) -> str:
+    """The acronym an article defines right after a name ("... of India (RBI)"), or ""."""
+    match = _ACRONYM_AFTER_RE.match(text, end)
+    if match is None or not is_acronym(match.group("acronym")):
+        return ""
+    return match.group("acronym")
+
+
+_INITIALS_SKIP = frozenset({"of", "for", "and", "the", "on", "in", "at", "to", "de", "des",
+                            "du", "la", "le", "&"})
+
+
+def initials(name: str) -> frozenset[str]:
+    """Acronyms a name may go by: initials of its significant words and of all its words,
+    hyphenated words counted as several ("World Anti-Doping Agency" -> "WADA")."""
+    words = [w for w in re.split(r"[\s\-]+", strip_possessive(name)) if w]
+    every = "".join(w[0] for w in words).upper()
+    significant = "".join(w[0] for w in words if w.casefold() not in _INITIALS_SKIP).upper()
+    return frozenset({every, significant})
+
+
+def acronym_keys(acronym: str) -> frozenset[str]:
+    """Forms of an acronym compared with :func:`initials`: its capitals ("BoE" -> "BE") and
+    all its letters upper-cased ("BOE")."""
+    letters = acronym.replace(".", "").replace("&", "")
+    return frozenset({"".join(ch for ch in letters if ch.isupper()), letters.upper()})
+
+
+_LEGAL_FORM_WORDS = _CORPORATE_SUFFIXES | {"group", "global", "platforms", "company",
+                                           "corporation", "incorporated", "limited"}
+
+
+def corporate_full_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
+    """Organisation names that the same article also gives with a legal form: "Nvidia" ->
+    "Nvidia Corp", "Meta" -> "Meta Platforms", "Siemens" -> "Siemens AG" (the fullest name
+    used in the article is the canonical one, even for alias-table names)."""
+    names = {n.canonical for n in items if n.category == "organization"}
+    owners: dict[str, set[str]] = {}
+    for name in names:
+        words = name.split()
+        cut = len(words)
+        while cut > 1 and words[cut - 1].casefold().rstrip(".") in _LEGAL_FORM_WORDS:
+            cut -= 1
+        short = " ".join(words[:cut])
+        if cut < len(words) and short in names:
+            owners.setdefault(short, set()).add(name)
+    # Two legal forms of one name ("X Inc" and "X Group"): ambiguous, left alone.
+    return {short: next(iter(full)) for short, full in owners.items() if len(full) == 1}
+
+
+def link_acronyms(
+    items: Sequence[tuple[Mention, NormalisedMention]], aliases: AliasTable
+) -> list[tuple[Mention, NormalisedMention]]:
+    """Resolve acronyms to the full name used in the same article.
+
+    * Defined acronyms win over everything, the alias table included: after
+      "England and Wales Cricket Board (ECB)" every "ECB" of the article is that board.
+    * Other acronym mentions not in the alias table take the one multi-word organisation
+      of the article whose initials they spell ("BoE" -> "Bank of England", "FDA" ->
+      "Food and Drug Administration"); with no or several such names they stay as they are.
+    """
+    defined: dict[str, NormalisedMention] = {}
+    for mention, norm in items:
+        if mention.acronym and (
+            norm.category == "organization"
+            or (norm.category == "location"
+                and acronym_keys(mention.acronym) & initials(norm.canonical))
+        ):
+            defined[loose_key(mention.acronym)] = norm
+    by_initials: dict[str, set[str]] = {}
+    for _, norm in items:
+        if norm.category == "organization" and " " in norm.canonical:
+            for key in initials(norm.canonical):
+                if len(key) >= 2:
+                    by_initials.setdefault(key, set()).add(norm.canonical)
+    linked: list[tuple[Mention, NormalisedMention]] = []
+    for mention, norm in items:
+        surface = _clean_surface(mention.text)
+        if norm.category in ("organization", "location", "person") and is_acronym(surface):
+            target = defined.get(loose_key(surface))
+            if target is None and aliases.lookup(surface) is None:
+                owners = set().union(*(by_initials.get(k, set()) for k in acronym_keys(surface)))
+                if len(owners) == 1:
+                    target = NormalisedMention(next(iter(owners)), "organization")
+            if target is not None:
+                norm = target
+        linked.append((mention, norm))
+    return linked
+
+
+# --- datelines (pure) ---------------------------------------------------------------------
+
+# "LONDON, Feb 6 (Reuters) - ", "THE HAGUE - ", "CAPE CANAVERAL, Fla. - ", "SEOUL (Yonhap) -- "
+_DATELINE_RE = re.compile(
+    r"(?P<place>[A-Z][A-Z.'\-]+(?:[ ][A-Z][A-Z.'\-]+){0,3})"
+    r"(?P<middle>(?:,[^\n()\-\u2013\u2014]{1,30})?(?:[ \t]*\([^\n()]{1,30}\))?)"
+    r"(?P<dash>[ \t]*(?:--?|\u2013|\u2014)[ \t]*)"
+)
+
+
+def normalise_dateline(text: str) -> str:
+    """Make an all-capitals wire dateline readable for the NER model, without moving any
+    character: "MUMBAI - The Reserve Bank" -> "Mumbai.  The Reserve Bank". The place is
+    title-cased (the small model reads "MUMBAI - The" as one organisation) and the dash
+    becomes a sentence end padded with spaces, so offsets into the text stay valid."""
+    match = _DATELINE_RE.match(text)
+    if match is None or sum(ch.isalpha() for ch in match.group("place")) < 3:
+        return text
+    place = match.group("place").title()
+    dash = "." + " " * (len(match.group("dash")) - 1) if match.group("dash").strip() else ""
+    if not dash:
+        return text
+    return place + match.group("middle") + dash + text[match.end():]
+
+
+# --- organisation names from their keywords (pure) ------------------------------------------
+
+# Last words that make a capitalised run an organisation name ("Food and Drug
+# Administration"), and head words that do so when "of"/"for"/"on" follows ("Bank of
+# England", "Alternative for Germany" is not caught: no keyword).
+_ORG_TAIL_WORDS = frozenset(
+    {"administration", "agency", "authority", "bank", "board", "bureau", "commission",
+     "committee", "council", "court", "department", "federation", "foundation", "fund",
+     "institute", "league", "ministry", "organization", "organisation", "party", "police",
+     "service", "society", "tribunal", "union", "university", "association", "alliance",
+     "assembly", "parliament", "corporation", "inc", "corp", "ltd", "plc", "airlines",
+     "airways", "college", "school", "academy", "office", "unit", "forces", "army",
+     "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group"}
+)
+_ORG_HEAD_WORDS = frozenset(
+    {"bank", "university", "ministry", "department", "court", "council", "board", "office",
+     "commission", "committee", "institute", "federation", "association", "organisation",
+     "organization", "church", "academy", "college", "museum", "league", "union",
+     "confederation", "chamber", "bureau", "agency", "society", "party", "school"}
+)
+_CAPITALISED_NAME_RE = re.compile(
+    r"(?<![\w.])[A-Z][\w&.\-]*(?:[ \t]+(?:(?:of|for|and|on|the|&)[ \t]+){0,2}[A-Z][\w&.\-]*)+"
+)
+_RUN_CONNECTORS = frozenset({"of", "for", "and", "on", "the", "&"})
+_PLACE_LABELS = frozenset({"GPE", "LOC", "NORP"})
+
+
+def _trim_run(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop a sentence-initial common word and its connectors from the front of a run
+    ("Members of the Chicago Teachers Union" -> "Chicago Teachers Union"), and a trailing
+    dot that ends the sentence."""
+    words = text[start:end].split()
+    sentence_start = start == 0 or text[:start].rstrip()[-1:] in (".", "!", "?", "\n", "")
+    if (
+        sentence_start
+        and len(words) >= 3
+        and words[0].casefold() not in _ORG_HEAD_WORDS
+        and words[1] in ("of", "for")
+    ):
+        skip = 1
+        while skip < len(words) and words[skip] in _RUN_CONNECTORS:
+            skip += 1
+        start = text.index(words[skip], start + len(words[0]))
+    if text[end - 1] == "." and not text[start:end].rsplit(" ", 1)[-1].count(".") > 1:
+        end -= 1
+    return start, end
+
+
+_SENTENCE_END_RE = re.compile(r"(?<=[a-z]{2})\.[ \t]+")
+
+
+def _runs(text: str) -> Iterable[tuple[int, int]]:
+    """Capitalised runs, split where a sentence ends inside one ("... Council. Apple ...";
+    the dots of "U.S." or "St." do not split)."""
+    for match in _CAPITALISED_NAME_RE.finditer(text):
+        start = match.start()
+        for stop in _SENTENCE_END_RE.finditer(text, start, match.end()):
+            yield start, stop.start()
+            start = stop.end()
+        yield start, match.end()
+
+
+def _name_length(words: Sequence[str]) -> int:
+    """Number of leading words of a capitalised run that form an organisation name (0 when
+    none): up to the last organisation keyword that is followed by a connector or nothing,
+    or the whole run for "<Head> of/for/on ..." names."""
+    for j in range(len(words) - 1, 0, -1):
+        if words[j].casefold().rstrip(".") in _ORG_TAIL_WORDS and (
+            j == len(words) - 1 or words[j + 1] in _RUN_CONNECTORS
+        ):
+            return j + 1
+    if words[0].casefold() in _ORG_HEAD_WORDS and len(words) >= 3 and words[1] in (
+        "of", "for", "on"
+    ):
+        return len(words)
+    return 0
+
+
+def keyword_org_spans(
+    text: str, entities: Sequence[tuple[int, int, str]]
+) -> list[tuple[int, int, list[int]]]:
+    """Organisation names the model missed or cut, found from their keywords.
+
+    A run of capitalised words (with "of", "for", "and", "on", "the", "&" between them)
+    whose last word is an organisation word ("... Administration", "... University") or
+    whose head word is one followed by "of"/"for"/"on" ("Bank of England") is returned as
+    ``(start, end, replaced)`` when no entity overlaps it, or when the overlapping entities
+    (indices in ``replaced``) are only places or demonyms (the model read "England" of
+    "Bank of England" as a country). Runs touching a person or another organisation are
+    left to the model.
+    """
+    found: list[tuple[int, int, list[int]]] = []
+    for run_start, run_end in _runs(text):
+        start, end = _trim_run(text, run_start, run_end)
+        words = text[start:end].split()
+        if words and words[0] == "The":
+            start = text.index(words[1], start + 3) if len(words) > 1 else end
+            words = words[1:]
+        if len(words) < 2:
+            continue
+        # Cut after the last keyword that ends a name: "... Administration on Friday".
+        keep = _name_length(words)
+        if keep < 2:
+            continue
+        if keep < len(words):
+            end = start + len(" ".join(words[:keep]))  # runs are single-spaced in news copy
+            if text[start:end].split() != words[:keep]:
+                continue
+        overlapping = [i for i, (s, e, _) in enumerate(entities) if s < end and e > start]
+        if any(entities[i][2] not in _PLACE_LABELS for i in overlapping):
+            continue
+        found.append((start, end, overlapping))
+    return found
 
 
 # --- spaCy layer -------------------------------------------------------------------------
@@ -1140,14 +1432,29 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
     joined into a team (:func:`team_name_end`)."""
     mentions: list[Mention] = []
     full_text = doc.text  # Doc.text is rebuilt from the tokens on every access: read it once
-    entity_starts = frozenset(ent.start_char for ent in doc.ents)
-    for ent in doc.ents:
-        if ent.label_ not in LABEL_CATEGORIES and ent.label_ != "FAC":
+    spans = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+    if not in_title:  # headlines are title case: every run of words would look like a name
+        replaced: set[int] = set()
+        for start, end, covered in keyword_org_spans(full_text, spans):
+            replaced.update(covered)
+            spans.append((start, end, "ORG"))
+        spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    entity_starts = frozenset(start for start, _, _ in spans)
+    for ent_start, ent_end, ent_label in spans:
+        if ent_label not in LABEL_CATEGORIES and ent_label != "FAC":
             continue
-        start = repair_span_start(full_text, ent.start_char, ent.label_)
-        end = repair_span_end(full_text, ent.start_char, ent.end_char, ent.label_)
+        start = repair_span_start(full_text, ent_start, ent_label)
+        end = repair_span_end(full_text, ent_start, ent_end, ent_label)
+        bracket = full_text.find("(", start + 1, end)
+        if bracket > start:  # "Court of Arbitration for Sport (CAS": the name ends before
+            end = bracket
+            while end > start and full_text[end - 1].isspace():
+                end -= 1
+        label = ent_label
+        if label == "ORG":
+            end = corporate_suffix_end(full_text, end)
+        acronym = acronym_after(full_text, end)
         text = full_text[start:end]
-        label = ent.label_
         if label in ("ORG", "PERSON") and geo_feature_follows(full_text, end):
             label = "LOC"
         elif label == "GPE" and not in_title:
@@ -1156,7 +1463,7 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
                 end, label = team_end, "ORG"
                 text = full_text[start:end]
         if text.strip():
-            mentions.append(Mention(text, label, start + offset, in_title))
+            mentions.append(Mention(text, label, start + offset, in_title, acronym))
     return mentions
 
 
