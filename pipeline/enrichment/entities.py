@@ -1070,7 +1070,8 @@ _CORPORATE_SUFFIXES = frozenset(
      "holdings"}
 )
 _CORPORATE_SUFFIX_AFTER_RE = re.compile(
-    r"[ \t]+(?:Inc|Corp|Co|Ltd|LLC|PLC|plc|AG|SA|SE|NV|N\.V|GmbH|SpA|BV|Holdings)\b\.?"
+    r"(?:[ \t]+(?:Inc|Corp|Co|Ltd|LLC|PLC|plc|AG|SA|SE|NV|N\.V|GmbH|SpA|BV|Holdings|Group|"
+    r"Global|Platforms|Corporation|Company)\b\.?)+"
 )
 
 
@@ -1282,13 +1283,28 @@ def _runs(text: str) -> Iterable[tuple[int, int]]:
         yield start, match.end()
 
 
+_DATE_WORDS = frozenset(
+    {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+     "january", "february", "march", "april", "june", "july", "august", "september",
+     "october", "november", "december"}
+)
+
+
 def _name_length(words: Sequence[str]) -> int:
     """Number of leading words of a capitalised run that form an organisation name (0 when
-    none): up to the last organisation keyword that is followed by a connector or nothing,
-    or the whole run for "<Head> of/for/on ..." names."""
-    for j in range(len(words) - 1, 0, -1):
+    none): the whole run for "<Head> of/for/on ..." names ("Court of Appeals for the Second
+    Circuit"), else up to the last organisation keyword that is followed by a connector or
+    nothing. Trailing dates ("... on Friday") are never part of the name."""
+    n = len(words)
+    while n > 1 and (words[n - 1].casefold() in _DATE_WORDS or words[n - 1] in _RUN_CONNECTORS):
+        n -= 1
+    words = words[:n]
+    for j in range(n - 2):
+        if words[j].casefold() in _ORG_HEAD_WORDS and words[j + 1] in ("of", "for", "on"):
+            return n
+    for j in range(n - 1, 0, -1):
         if words[j].casefold().rstrip(".") in _ORG_TAIL_WORDS and (
-            j == len(words) - 1 or words[j + 1] in _RUN_CONNECTORS
+            j == n - 1 or words[j + 1] in _RUN_CONNECTORS
         ):
             return j + 1
     if words[0].casefold() in _ORG_HEAD_WORDS and len(words) >= 3 and words[1] in (
@@ -1307,8 +1323,9 @@ def keyword_org_spans(
     whose last word is an organisation word ("... Administration", "... University") or
     whose head word is one followed by "of"/"for"/"on" ("Bank of England") is returned as
     ``(start, end, replaced)`` when no entity overlaps it, or when the overlapping entities
-    (indices in ``replaced``) are only places or demonyms (the model read "England" of
-    "Bank of England" as a country). Runs touching a person or another organisation are
+    (indices in ``replaced``) are places or demonyms (the model read "England" of "Bank of
+    England" as a country) plus at most one organisation inside the run before its keyword.
+    Runs touching a person, or holding an organisation that ends where the run ends, are
     left to the model.
     """
     found: list[tuple[int, int, list[int]]] = []
@@ -1329,10 +1346,63 @@ def keyword_org_spans(
             if text[start:end].split() != words[:keep]:
                 continue
         overlapping = [i for i, (s, e, _) in enumerate(entities) if s < end and e > start]
-        if any(entities[i][2] not in _PLACE_LABELS for i in overlapping):
+        others = [i for i in overlapping if entities[i][2] not in _PLACE_LABELS]
+        # One organisation strictly inside, before the keyword, may be part of the name
+        # ("National" + "Samsung Electronics" + "Union"); persons never are.
+        if others and not (
+            len(others) == 1
+            and entities[others[0]][2] == "ORG"
+            and entities[others[0]][0] >= start
+            and entities[others[0]][1] < end - len(words[-1])
+        ):
             continue
         found.append((start, end, overlapping))
     return found
+
+
+# --- persons the model read as organisations (pure) -----------------------------------------
+
+# Roles that introduce or describe a person: "foreign minister, Naledi Pandor", "Governor
+# Shaktikanta Das", "Sundar Pichai, chief executive of ...", "Thomas Greer, 58,".
+_PERSON_ROLES = (
+    r"minister|president|governor|chancellor|secretary|senator|mayor|judge|justice|"
+    r"ambassador|envoy|spokesman|spokeswoman|spokesperson|chairman|chairwoman|chair|"
+    r"executive|ceo|founder|co-founder|director|head|leader|chief|commissioner|adviser|"
+    r"advisor|coach|manager|captain|striker|midfielder|defender|goalkeeper|rival|"
+    r"lawyer|attorney|prosecutor|economist|analyst|professor|researcher|scientist|"
+    r"author|chef|curator|conductor|actor|actress|singer|player|champion|driver|"
+    r"negotiator|candidate|lawmaker|legislator|mp|general|colonel|commander|officer|"
+    r"dr|mr|mrs|ms"
+)
+_ROLE_BEFORE_RE = re.compile(rf"\b(?:{_PERSON_ROLES})\.?,?[ \t]+$", re.IGNORECASE)
+_ROLE_AFTER_RE = re.compile(
+    rf"^,[ \t]+(?:who\b|\d{{1,3}},|(?:the|a|an|its|his|her|their)?[ \t]*"
+    rf"(?:[\w'-]+[ \t]+){{0,3}}(?:{_PERSON_ROLES})\b)",
+    re.IGNORECASE,
+)
+_PERSON_NAME_RE = re.compile(
+    r"^[A-Z][a-z'\u00c0-\u024f-]+(?:[ \t]+(?:(?:de|da|van|von|der|bin|al|el|la|le)[ \t]+)?"
+    r"[A-Z][a-z'\u00c0-\u024f-]+){1,2}$"
+)
+_NOT_PERSON_WORDS = _ORG_TAIL_WORDS | _LEGAL_FORM_WORDS | _SITE_WORDS | frozenset(
+    {"center", "centre", "news", "times", "post", "airlines", "motors", "energy", "capital",
+     "partners", "systems", "technologies", "media", "press", "network", "studios", "games"}
+)
+
+
+def person_by_role(text: str, start: int, end: int) -> bool:
+    """True when an ORG span of two or three name-shaped words ("Naledi Pandor") sits next
+    to a person's role: right after one ("Governor X", "minister, X") or followed by an
+    apposition naming one (", chief executive of", ", who", ", 58,"). Names holding an
+    organisation or site word ("Lincoln Center") are never moved."""
+    name = text[start:end]
+    if not _PERSON_NAME_RE.match(name) or any(
+        w.casefold() in _NOT_PERSON_WORDS for w in name.split()
+    ):
+        return False
+    before = text[max(0, start - 40) : start]
+    after = text[end : end + 60]
+    return bool(_ROLE_BEFORE_RE.search(before) or _ROLE_AFTER_RE.match(after))
 
 
 # --- spaCy layer -------------------------------------------------------------------------
@@ -1440,9 +1510,14 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
             spans.append((start, end, "ORG"))
         spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
     entity_starts = frozenset(start for start, _, _ in spans)
+    covered_until = 0
     for ent_start, ent_end, ent_label in spans:
         if ent_label not in LABEL_CATEGORIES and ent_label != "FAC":
             continue
+        if ent_start < covered_until:  # inside a span extended over it ("Siemens" + "AG")
+            continue
+        if ent_label == "ORG" and not in_title and person_by_role(full_text, ent_start, ent_end):
+            ent_label = "PERSON"
         start = repair_span_start(full_text, ent_start, ent_label)
         end = repair_span_end(full_text, ent_start, ent_end, ent_label)
         bracket = full_text.find("(", start + 1, end)
@@ -1464,6 +1539,7 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
                 text = full_text[start:end]
         if text.strip():
             mentions.append(Mention(text, label, start + offset, in_title, acronym))
+            covered_until = max(covered_until, end)
     return mentions
 
 

@@ -284,3 +284,59 @@ def test_mentions_cut_at_a_bracket_and_keep_the_acronym(nlp: Language) -> None:
     first = next(m for m in mentions if m.text.endswith("Sport"))
     assert first.acronym == "CAS"
     assert all("(" not in m.text for m in mentions)
+
+
+# --- second round: roles, date words, organisations inside organisation names ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("South Africa's foreign minister, Naledi Pandor, welcomed it.", "Naledi Pandor", True),
+        ("RBI Governor Shaktikanta Das said rates would hold.", "Shaktikanta Das", True),
+        ("Sundar Pichai, chief executive of Alphabet, said so.", "Sundar Pichai", True),
+        ("Thomas Greer, 58, was convicted.", "Thomas Greer", True),
+        ("The director of Lincoln Center said it would close.", "Lincoln Center", False),
+        ("Analysts at Goldman Sachs said prices would rise.", "Goldman Sachs", False),
+        ("after Alphonso Davies had given them the lead", "Alphonso Davies", False),
+        ("Deutsche Bank, the German lender, said", "Deutsche Bank", False),
+    ],
+)
+def test_person_by_role(text: str, name: str, expected: bool) -> None:
+    from pipeline.enrichment.entities import person_by_role
+
+    start = text.index(name)
+    assert person_by_role(text, start, start + len(name)) is expected
+
+
+def test_keyword_org_spans_date_words_and_head_words() -> None:
+    text = ("Lawyers said he would appeal to the U.S. Court of Appeals for the Second Circuit."
+            " The Bank of Zembla on Friday cut rates.")
+    found = [text[s:e] for s, e, _ in keyword_org_spans(text, [])]
+    assert found == ["U.S. Court of Appeals for the Second Circuit", "Bank of Zembla"]
+
+
+def test_keyword_org_spans_takes_one_org_inside_the_name() -> None:
+    text = "The company's union, the National Samsung Electronics Union, threatened strikes."
+    inner = _spans(text, [("Samsung Electronics", "ORG")])
+    found = keyword_org_spans(text, inner)
+    assert [(text[s:e], r) for s, e, r in found] == [("National Samsung Electronics Union", [0])]
+    # Two organisations joined by "and" are two names, not one.
+    text2 = "Talks between Microsoft and Federal Trade Commission staff."
+    two = _spans(text2, [("Microsoft", "ORG"), ("Federal Trade Commission", "ORG")])
+    assert keyword_org_spans(text2, two) == []
+
+
+def test_corporate_suffix_end_takes_group_words() -> None:
+    text = "investigations into Meta Platforms and Coinbase Global Inc. over"
+    meta_end = text.index("Meta") + len("Meta")
+    assert text[text.index("Meta") : corporate_suffix_end(text, meta_end)] == "Meta Platforms"
+    coin_end = text.index("Coinbase") + len("Coinbase")
+    assert text[text.index("Coinbase") : corporate_suffix_end(text, coin_end)] == (
+        "Coinbase Global Inc.")
+
+
+def test_mentions_inside_an_extended_span_are_dropped(nlp: Language) -> None:
+    text = "Germany's Siemens AG agreed on Monday to buy a software company."
+    mentions = [m.text for m in mentions_from_doc(nlp(text))]
+    assert "Siemens AG" in mentions and "AG" not in mentions
