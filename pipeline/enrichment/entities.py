@@ -480,7 +480,7 @@ _ORG_SUFFIXES = frozenset(
 # ("Istiqlal Mosque", "Etihad Stadium"). "Palace" is left out: "Buckingham Palace said".
 _SITE_WORDS = frozenset(
     {"mosque", "cathedral", "temple", "stadium", "arena", "airport", "bridge", "tower",
-     "square", "circuit", "racecourse", "dam"}
+     "square", "circuit", "racecourse", "dam", "street"}
 )
 
 
@@ -1269,12 +1269,14 @@ def _trim_run(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-_SENTENCE_END_RE = re.compile(r"(?<=[a-z]{2})\.[ \t]+")
+# A sentence end inside a run, or "and the" between two names ("the European Central
+# Bank and the Bank of England").
+_SENTENCE_END_RE = re.compile(r"(?<=[a-z]{2})\.[ \t]+|[ \t]+and[ \t]+the[ \t]+")
 
 
 def _runs(text: str) -> Iterable[tuple[int, int]]:
     """Capitalised runs, split where a sentence ends inside one ("... Council. Apple ...";
-    the dots of "U.S." or "St." do not split)."""
+    the dots of "U.S." or "St." do not split) and at "and the"."""
     for match in _CAPITALISED_NAME_RE.finditer(text):
         start = match.start()
         for stop in _SENTENCE_END_RE.finditer(text, start, match.end()):
@@ -1314,6 +1316,29 @@ def _name_length(words: Sequence[str]) -> int:
     return 0
 
 
+def _absorbs_org(
+    text: str, start: int, end: int, words: Sequence[str], others: Sequence[tuple[int, int, str]]
+) -> bool:
+    """Whether a keyword run may replace the organisations the model found inside it:
+    pieces before the keyword ("the National" + "Samsung Electronics" + "Union") or the
+    tail of a "<Head> of/for" name ("Court of Appeals for" + "the Second Circuit"). Never
+    persons, at most two pieces, never a name after "and" (two organisations)."""
+    if not 1 <= len(others) <= 2:
+        return False
+    head_name = any(
+        w.casefold() in _ORG_HEAD_WORDS and nxt in ("of", "for", "on")
+        for w, nxt in zip(words, words[1:], strict=False)
+    )
+    for org_start, org_end, label in others:
+        if label != "ORG" or " and " in text[start:org_start]:
+            return False
+        inside = org_start >= start - 4  # "the " the model put in front
+        before_keyword = org_end < end - len(words[-1])
+        if not (inside and (before_keyword or (head_name and org_end <= end))):
+            return False
+    return True
+
+
 def keyword_org_spans(
     text: str, entities: Sequence[tuple[int, int, str]]
 ) -> list[tuple[int, int, list[int]]]:
@@ -1347,14 +1372,7 @@ def keyword_org_spans(
                 continue
         overlapping = [i for i, (s, e, _) in enumerate(entities) if s < end and e > start]
         others = [i for i in overlapping if entities[i][2] not in _PLACE_LABELS]
-        # One organisation strictly inside, before the keyword, may be part of the name
-        # ("National" + "Samsung Electronics" + "Union"); persons never are.
-        if others and not (
-            len(others) == 1
-            and entities[others[0]][2] == "ORG"
-            and entities[others[0]][0] >= start
-            and entities[others[0]][1] < end - len(words[-1])
-        ):
+        if others and not _absorbs_org(text, start, end, words, [entities[i] for i in others]):
             continue
         found.append((start, end, overlapping))
     return found
@@ -1403,6 +1421,27 @@ def person_by_role(text: str, start: int, end: int) -> bool:
     before = text[max(0, start - 40) : start]
     after = text[end : end + 60]
     return bool(_ROLE_BEFORE_RE.search(before) or _ROLE_AFTER_RE.match(after))
+
+
+# Words right before a span that make it a place: "the streets of Khan Younis", "near El
+# Fasher", "the state of Thuringia", "the village of Llanafan".
+_PLACE_BEFORE_RE = re.compile(
+    r"(?:\b(?:streets|outskirts|city|town|village|province|region|state|county|district|"
+    r"suburbs?|island|neighbou?rhood|municipality|port) of|\bnear)[ \t]+$",
+    re.IGNORECASE,
+)
+
+
+def place_by_context(text: str, start: int, end: int) -> bool:
+    """True when a span of one to three name-shaped words follows a phrase that only
+    introduces places ("the streets of", "near"); the alias table still decides for the
+    names it lists ("near Boeing's plant" is rare, "near NATO's border" keeps NATO)."""
+    name = text[start:end]
+    if not _PERSON_NAME_RE.match(name) and not re.fullmatch(r"[A-Z][\w'\u00c0-\u024f-]+", name):
+        return False
+    if any(w.casefold() in _NOT_PERSON_WORDS for w in name.split()):
+        return False
+    return _PLACE_BEFORE_RE.search(text, max(0, start - 40), start) is not None
 
 
 # --- spaCy layer -------------------------------------------------------------------------
@@ -1457,7 +1496,7 @@ def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> i
 _GEO_FEATURE_RE = re.compile(
     r"[ \t]+(?:rainforest|forest|jungle|river|basin|savanna|savannah|desert|mountains|"
     r"valley|delta|sea|ocean|coast|coastline|peninsula|plateau|lake|strait|gulf|"
-    r"highlands|steppe|wetlands?|biome|region)\b"
+    r"highlands|steppe|wetlands?|biome|region|camp|mountains)\b"
 )
 
 
@@ -1518,6 +1557,10 @@ def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> l
             continue
         if ent_label == "ORG" and not in_title and person_by_role(full_text, ent_start, ent_end):
             ent_label = "PERSON"
+        elif ent_label in ("ORG", "PERSON", "NORP") and place_by_context(
+            full_text, ent_start, ent_end
+        ):
+            ent_label = "LOC"
         start = repair_span_start(full_text, ent_start, ent_label)
         end = repair_span_end(full_text, ent_start, ent_end, ent_label)
         bracket = full_text.find("(", start + 1, end)

@@ -340,3 +340,40 @@ def test_mentions_inside_an_extended_span_are_dropped(nlp: Language) -> None:
     text = "Germany's Siemens AG agreed on Monday to buy a software company."
     mentions = [m.text for m in mentions_from_doc(nlp(text))]
     assert "Siemens AG" in mentions and "AG" not in mentions
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("Crowds celebrated in the streets of Khan Younis.", "Khan Younis", True),
+        ("famine in the Zamzam camp near El Fasher.", "El Fasher", True),
+        ("a cave in the state of Thuringia.", "Thuringia", True),
+        ("a plant near Goldman Sachs offices", "Goldman Sachs", True),  # shape only: see below
+        ("a clinic near the Kennedy Space Center", "Kennedy Space Center", False),
+        ("Analysts at Barclays said", "Barclays", False),
+    ],
+)
+def test_place_by_context(text: str, name: str, expected: bool) -> None:
+    from pipeline.enrichment.entities import place_by_context
+
+    start = text.index(name)
+    assert place_by_context(text, start, start + len(name)) is expected
+
+
+def test_place_by_context_defers_to_the_alias_table(aliases: AliasTable) -> None:
+    # The span gets a LOC label, but a listed organisation keeps its table category.
+    assert normalise_mention("NATO", "LOC", aliases) == NormalisedMention("NATO", "organization")
+
+
+def test_keyword_org_spans_split_at_and_the() -> None:
+    text = "Economists expect the European Central Bank and the Bank of Zembla to cut rates."
+    found = [text[s:e] for s, e, _ in keyword_org_spans(text, [])]
+    assert found == ["European Central Bank", "Bank of Zembla"]
+
+
+def test_keyword_org_spans_absorb_the_tail_of_a_head_word_name() -> None:
+    text = "He will appeal to the U.S. Court of Appeals for the Second Circuit next week."
+    entities = _spans(text, [("U.S.", "GPE"), ("the Second Circuit", "ORG")])
+    found = keyword_org_spans(text, entities)
+    assert [(text[s:e], r) for s, e, r in found] == [
+        ("U.S. Court of Appeals for the Second Circuit", [0, 1])]
