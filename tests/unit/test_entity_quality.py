@@ -377,3 +377,32 @@ def test_keyword_org_spans_absorb_the_tail_of_a_head_word_name() -> None:
     found = keyword_org_spans(text, entities)
     assert [(text[s:e], r) for s, e, r in found] == [
         ("U.S. Court of Appeals for the Second Circuit", [0, 1])]
+
+
+def test_person_by_speech() -> None:
+    from pipeline.enrichment.entities import person_by_speech
+
+    places = PlaceNames.from_names(cities=["Moscow"])
+    cases = [
+        ("This is for the city, Tatum said.", "Tatum", "GPE", True),
+        ("Moscow said it would respond.", "Moscow", "GPE", False),  # a known place speaks
+        ("Acme said profits rose.", "Acme", "ORG", False),  # organisations speak too
+        ("The union welcomed Ms. Okafor's appointment.", "Okafor", "ORG", True),
+        ("Kansas City Chiefs said", "Kansas City Chiefs", "GPE", False),  # three words
+    ]
+    for text, name, label, expected in cases:
+        start = text.index(name)
+        assert person_by_speech(text, start, start + len(name), places, label) is expected, text
+
+
+def test_untagged_full_names() -> None:
+    from pipeline.enrichment.entities import untagged_full_names
+
+    text = ("Jayson Tatum scored 31 points. Coach Tatum smiled. "
+            "Tatum said it was for the city. Mayor Wu and Joe Mazzulla agreed; Mazzulla left.")
+    mentions = [("Tatum", "PERSON", text.index("Tatum said")),
+                ("Joe Mazzulla", "PERSON", text.index("Joe Mazzulla")),
+                ("Mazzulla", "PERSON", text.rindex("Mazzulla")),
+                ("Wu", "PERSON", text.index("Wu"))]
+    spans = [text[s:e] for s, e in untagged_full_names(text, mentions)]
+    assert spans == ["Jayson Tatum"]  # "Mayor Wu": a title; Mazzulla already has a full name
