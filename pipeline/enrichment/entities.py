@@ -514,7 +514,11 @@ def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
         _ORG_SUFFIXES
     ):
         return "ORG"
-    is_site = len(tokens) >= 2 and tokens[-1].casefold() in _SITE_WORDS
+    is_site = (
+        len(tokens) >= 2
+        and tokens[-1].casefold() in _SITE_WORDS
+        and not any(t.casefold() in _ORG_SUFFIXES for t in tokens[:-1])  # "Court of ... Circuit"
+    )
     if label in ("ORG", "PERSON", "FAC") and is_site:
         return "FAC"
     if label == "FAC":
@@ -851,6 +855,16 @@ def place_category(
     return NormalisedMention(norm.canonical, "location")
 
 
+def is_generic_org_word(name: str, aliases: AliasTable) -> bool:
+    """``"Court"``, ``"Commission"``, ``"Union"``: one organisation keyword alone, not an
+    alias-table name."""
+    return (
+        " " not in name
+        and name.casefold() in (_ORG_TAIL_WORDS | _ORG_HEAD_WORDS)
+        and not aliases.is_known_name(name)
+    )
+
+
 def org_short_names(items: Sequence[NormalisedMention], aliases: AliasTable) -> dict[str, str]:
     """Single-word names that stand for a longer organisation of the same article:
     "Meta" -> "Meta Platforms", "Altair" -> "Altair Engineering", "Commission" ->
@@ -1009,6 +1023,13 @@ def resolve_mentions(
         if n.canonical in short_orgs and n.category in ("person", "organization")
         else (m, n)
         for m, n in resolved
+    ]
+
+    # A generic word left on its own ("the Court said", "the Commission") names no
+    # particular organisation once no longer name of the article claimed it.
+    resolved = [
+        (m, n) for m, n in resolved
+        if not (n.category == "organization" and is_generic_org_word(n.canonical, aliases))
     ]
 
     short_places = location_short_names([n for _, n in resolved])

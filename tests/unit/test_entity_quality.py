@@ -406,3 +406,26 @@ def test_untagged_full_names() -> None:
                 ("Wu", "PERSON", text.index("Wu"))]
     spans = [text[s:e] for s, e in untagged_full_names(text, mentions)]
     assert spans == ["Jayson Tatum"]  # "Mayor Wu": a title; Mazzulla already has a full name
+
+
+def test_generic_org_words_are_dropped(aliases: AliasTable) -> None:
+    from pipeline.enrichment.entities import is_generic_org_word
+
+    assert is_generic_org_word("Court", aliases)
+    assert not is_generic_org_word("Supreme Court", aliases)
+    assert not is_generic_org_word("Bundestag", aliases)
+    mentions = [
+        Mention("International Court of Justice", "ORG", 0),
+        Mention("International Criminal Court", "ORG", 40),
+        Mention("Court", "ORG", 80),  # two courts in the article: which one is unknown
+    ]
+    entities = resolve_mentions(mentions, aliases, PLACES)
+    assert sorted(r.canonical for r in entities.organizations) == [
+        "International Court of Justice", "International Criminal Court"]
+
+
+def test_a_court_named_after_a_circuit_is_not_a_site(aliases: AliasTable) -> None:
+    from pipeline.enrichment.entities import refine_label
+
+    assert refine_label("Court of Appeals for the Second Circuit", "ORG", aliases) == "ORG"
+    assert refine_label("Silverstone Circuit", "ORG", aliases) == "FAC"
