@@ -90,6 +90,7 @@ _DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015"
 _LOOSE_SEP_RE = re.compile(rf"[\s{_DASHES},]+")
 
 
+@lru_cache(maxsize=65536)  # hot: several table lookups per mention, names recur across articles
 def loose_key(text: str) -> str:
     """Lookup key: NFKC, case-folded, dots dropped, hyphens/commas as spaces, ’ as '.
 
@@ -1139,6 +1140,7 @@ _INITIALS_SKIP = frozenset({"of", "for", "and", "the", "on", "in", "at", "to", "
                             "du", "la", "le", "&"})
 
 
+@lru_cache(maxsize=16384)
 def initials(name: str) -> frozenset[str]:
     """Acronyms a name may go by: initials of its significant words and of all its words,
     hyphenated words counted as several ("World Anti-Doping Agency" -> "WADA")."""
@@ -1274,7 +1276,8 @@ def _trim_run(text: str, start: int, end: int) -> tuple[int, int]:
     ("Members of the Chicago Teachers Union" -> "Chicago Teachers Union"), and a trailing
     dot that ends the sentence."""
     words = text[start:end].split()
-    sentence_start = start == 0 or text[:start].rstrip()[-1:] in (".", "!", "?", "\n", "")
+    sentence_start = start == 0 or text[max(0, start - 4) : start].rstrip()[-1:] in (
+        ".", "!", "?", "\n", "")
     if (
         sentence_start
         and len(words) >= 3
