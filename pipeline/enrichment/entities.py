@@ -55,6 +55,25 @@ __all__ = [
     "strip_middle_initials",
     "strip_possessive",
     "strip_titles",
+    # general mechanisms of the entity-quality round
+    "acronym_after",
+    "acronym_keys",
+    "corporate_full_names",
+    "corporate_suffix_end",
+    "initials",
+    "is_acronym",
+    "is_generic_org_word",
+    "keyword_org_spans",
+    "label_from_context",
+    "link_acronyms",
+    "normalise_dateline",
+    "opponent_club",
+    "person_by_role",
+    "person_by_speech",
+    "place_by_context",
+    "plays_a_match",
+    "strip_corporate_dot",
+    "untagged_full_names",
 ]
 
 Category = Literal["person", "organization", "location", "nationality", "group"]
@@ -685,6 +704,8 @@ class Mention:
     in_title: bool = False
     # "ABC" when the text right after the span is " (ABC)": the article defines an acronym.
     acronym: str = ""
+    # Next to match words ("beat Brighton", "to face Sporting"): a club in a sports article.
+    opponent: bool = False
 
 
 @dataclass
@@ -833,6 +854,23 @@ def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMent
         and len(tokens) >= 2
         and tokens[-1].casefold() in _CLUB_TAILS
         and places.kind(norm.canonical) is None
+    ):
+        return NormalisedMention(norm.canonical, "organization")
+    return norm
+
+
+def opponent_club(
+    norm: NormalisedMention, mention: Mention, aliases: AliasTable, places: PlaceNames
+) -> NormalisedMention:
+    """In a sports article, a city or unknown one-word place that plays a match ("at home
+    to Brighton", "to face Sporting") is the club. Countries stay places (national teams
+    are not told apart from the country), and so do alias-table names."""
+    if (
+        mention.opponent
+        and norm.category == "location"
+        and " " not in norm.canonical
+        and places.kind(norm.canonical) in (None, "city")
+        and aliases.lookup(norm.canonical) is None
     ):
         return NormalisedMention(norm.canonical, "organization")
     return norm
@@ -1005,6 +1043,7 @@ def resolve_mentions(
             norm = place_category(norm, aliases, gazetteer, sport=sport)
             if sport:
                 norm = club_category(norm, gazetteer)
+                norm = opponent_club(norm, mention, aliases, gazetteer)
         resolved.append((mention, norm))
 
     resolved = link_acronyms(resolved, aliases)
@@ -1546,6 +1585,24 @@ def label_from_context(
     return label
 
 
+_MATCH_BEFORE_RE = re.compile(
+    r"\b(?:beat|beats|beating|against|face|faces|facing|host|hosts|hosted|visit|visits|"
+    r"at home to|draw with|drew with|draw at|win over|victory over|defeat|defeated|"
+    r"lost to|loss to|lose to|win at|won at)[ \t]+(?:the[ \t]+)?$",
+    re.IGNORECASE,
+)
+_MATCH_AFTER_RE = re.compile(r"[ \t]+(?:beat|drew|\d{1,2}-\d{1,2}\b)")
+
+
+def plays_a_match(text: str, start: int, end: int) -> bool:
+    """True when the words around a span are those of a match report: "beat Brentford",
+    "at home to Brighton", "to face Sporting", "Liverpool 3-0"."""
+    return bool(
+        _MATCH_BEFORE_RE.search(text, max(0, start - 20), start)
+        or _MATCH_AFTER_RE.match(text, end)
+    )
+
+
 # --- spaCy layer -------------------------------------------------------------------------
 
 
@@ -1681,7 +1738,8 @@ def mentions_from_doc(
                 end, label = team_end, "ORG"
                 text = full_text[start:end]
         if text.strip():
-            mentions.append(Mention(text, label, start + offset, in_title, acronym))
+            mentions.append(Mention(text, label, start + offset, in_title, acronym,
+                                    plays_a_match(full_text, start, end)))
             covered_until = max(covered_until, end)
     if not in_title:
         mentions.extend(

@@ -429,3 +429,24 @@ def test_a_court_named_after_a_circuit_is_not_a_site(aliases: AliasTable) -> Non
 
     assert refine_label("Court of Appeals for the Second Circuit", "ORG", aliases) == "ORG"
     assert refine_label("Silverstone Circuit", "ORG", aliases) == "FAC"
+
+
+def test_plays_a_match() -> None:
+    from pipeline.enrichment.entities import plays_a_match
+
+    text = "Arsenal drew at home to Brighton, then travel to face Sporting. Lisbon is sunny."
+    for name, expected in (("Brighton", True), ("Sporting", True), ("Lisbon", False)):
+        start = text.index(name)
+        assert plays_a_match(text, start, start + len(name)) is expected, name
+
+
+def test_opponent_club_in_sports_articles(aliases: AliasTable) -> None:
+    places = PlaceNames.from_names(countries=["France"], cities=["Brighton"])
+    brighton = Mention("Brighton", "GPE", 0, opponent=True)
+    france = Mention("France", "GPE", 20, opponent=True)
+    mentions = [Mention("Premier League", "ORG", 40), brighton, france]
+    entities = resolve_mentions(mentions, aliases, places)
+    assert sorted(entities.names("organization")) == ["Brighton", "Premier League"]
+    assert entities.names("location") == ["France"]  # national teams stay countries
+    # Outside a sports article the same mention stays a place.
+    assert resolve_mentions([brighton], aliases, places).names("location") == ["Brighton"]
