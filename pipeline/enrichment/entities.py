@@ -1155,9 +1155,12 @@ def corporate_suffix_end(text: str, end: int) -> int:
 _ACRONYM_AFTER_RE = re.compile(r"[ \t]*\((?P<acronym>[A-Z][A-Za-z.&]{1,11})\)")
 
 
+@lru_cache(maxsize=16384)
 def is_acronym(text: str) -> bool:
     """``"WHO"``, ``"U.N."``, ``"BoE"``, ``"AfD"``: one token of 2-8 letters, at least two of
     them capitals, starting with a capital."""
+    if len(text) > 16 or " " in text:  # most mentions: cheap exit
+        return False
     letters = text.replace(".", "").replace("&", "")
     return (
         2 <= len(letters) <= 8
@@ -1245,7 +1248,7 @@ def link_acronyms(
                     by_initials.setdefault(key, set()).add(norm.canonical)
     linked: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
-        surface = _clean_surface(mention.text)
+        surface = "" if " " in mention.text.strip() else _clean_surface(mention.text)
         if norm.category in ("organization", "location", "person") and is_acronym(surface):
             target = defined.get(loose_key(surface))
             if target is None and aliases.lookup(surface) is None:
