@@ -12,7 +12,7 @@ The Enricher is not meant to be pickled: build it where it is used.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from pipeline.enrichment.entities import (
     load_ner_model,
     mentions_from_doc,
     model_id,
+    normalise_dateline,
     resolve_mentions,
 )
 from pipeline.enrichment.geo import ArticleGeo, Gazetteer, resolve_article_places
@@ -46,7 +47,10 @@ if TYPE_CHECKING:
 __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 
 # 1.2.0: geo (country codes, points), near-duplicate fingerprints, entity corrections.
-ENRICHMENT_VERSION = "1.2.0"
+# 1.3.0: datelines read before NER, acronyms linked to their expansions, organisation
+#        keyword spans, legal forms, broader alias table (entity canonical names changed);
+#        title and body read as one NER doc.
+ENRICHMENT_VERSION = "1.3.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})
@@ -113,9 +117,9 @@ def split_title_mentions(mentions: Iterable[Mention], title_chars: int) -> list[
     split: list[Mention] = []
     for m in mentions:
         if m.start + len(m.text) <= title_chars:
-            split.append(Mention(m.text, m.label, m.start, True))
+            split.append(replace(m, in_title=True))
         elif m.start >= body_start:
-            split.append(Mention(m.text, m.label, m.start - body_start, False))
+            split.append(replace(m, start=m.start - body_start, in_title=False))
     return split
 
 
@@ -202,13 +206,16 @@ class Enricher:
 
         # Title and body in one doc (one doc per article halves spaCy's per-doc cost), the
         # title ended by a blank line that no entity crosses; mentions are then split back
-        # with offsets relative to each part.
-        texts = [prepared[i].title + TITLE_BREAK + prepared[i].text[: self.max_ner_chars]
+        # with offsets relative to each part. The dateline fix keeps every offset.
+        texts = [prepared[i].title + TITLE_BREAK
+                 + normalise_dateline(prepared[i].text[: self.max_ner_chars])
                  for i in ner_indices]
         docs: list[Doc] = list(self.nlp.pipe(texts, batch_size=self.batch_size))
         entities_by_index: dict[int, Entities] = {}
         for i, doc in zip(ner_indices, docs, strict=True):
-            mentions = split_title_mentions(mentions_from_doc(doc), len(prepared[i].title))
+            title_chars = len(prepared[i].title)
+            mentions = split_title_mentions(mentions_from_doc(doc, title_chars=title_chars),
+                                            title_chars)
             entities_by_index[i] = resolve_mentions(mentions, self.aliases)
 
         return [self._finish(p, entities_by_index.get(i)) for i, p in enumerate(prepared)]

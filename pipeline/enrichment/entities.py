@@ -16,7 +16,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,6 +55,25 @@ __all__ = [
     "strip_middle_initials",
     "strip_possessive",
     "strip_titles",
+    # general mechanisms of the entity-quality round
+    "acronym_after",
+    "acronym_keys",
+    "corporate_full_names",
+    "corporate_suffix_end",
+    "initials",
+    "is_acronym",
+    "is_generic_org_word",
+    "keyword_org_spans",
+    "label_from_context",
+    "link_acronyms",
+    "normalise_dateline",
+    "opponent_club",
+    "person_by_role",
+    "person_by_speech",
+    "place_by_context",
+    "plays_a_match",
+    "strip_corporate_dot",
+    "untagged_full_names",
 ]
 
 Category = Literal["person", "organization", "location", "nationality", "group"]
@@ -90,6 +109,7 @@ _DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015"
 _LOOSE_SEP_RE = re.compile(rf"[\s{_DASHES},]+")
 
 
+@lru_cache(maxsize=65536)  # hot: several table lookups per mention, names recur across articles
 def loose_key(text: str) -> str:
     """Lookup key: NFKC, case-folded, dots dropped, hyphens/commas as spaces, ’ as '.
 
@@ -227,6 +247,10 @@ _TITLES: tuple[str, ...] = (
     "minister",
     "chancellor",
     "premier",
+    # Reigning monarchs are named by name and numeral ("Charles III"); princes keep
+    # their style ("Prince William"), see _NAME_STYLE_BEFORE_RE.
+    "king",
+    "queen",
     "leader",
     "supreme leader",
     "opposition leader",
@@ -476,7 +500,7 @@ _ORG_SUFFIXES = frozenset(
 # ("Istiqlal Mosque", "Etihad Stadium"). "Palace" is left out: "Buckingham Palace said".
 _SITE_WORDS = frozenset(
     {"mosque", "cathedral", "temple", "stadium", "arena", "airport", "bridge", "tower",
-     "square", "circuit", "racecourse", "dam"}
+     "square", "circuit", "racecourse", "dam", "street"}
 )
 
 
@@ -510,7 +534,11 @@ def refine_label(text: str, label: str, aliases: AliasTable) -> str | None:
         _ORG_SUFFIXES
     ):
         return "ORG"
-    is_site = len(tokens) >= 2 and tokens[-1].casefold() in _SITE_WORDS
+    is_site = (
+        len(tokens) >= 2
+        and tokens[-1].casefold() in _SITE_WORDS
+        and not any(t.casefold() in _ORG_SUFFIXES for t in tokens[:-1])  # "Court of ... Circuit"
+    )
     if label in ("ORG", "PERSON", "FAC") and is_site:
         return "FAC"
     if label == "FAC":
@@ -571,7 +599,7 @@ def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]
     rest_start = offset + len(text) - len(rest)
     return [
         Mention(head, "GPE", offset, mention.in_title),
-        Mention(rest, "ORG", rest_start, mention.in_title),
+        Mention(rest, "ORG", rest_start, mention.in_title, mention.acronym),
     ]
 
 
@@ -612,6 +640,10 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
         category = "location"
     if category is None:
         return None
+    # Names that end like a possessive ("Christie's", "McDonald's") are looked up as written.
+    as_written = aliases.lookup(" ".join(text.split()).strip(_EDGE_JUNK))
+    if as_written is not None and category != "nationality":
+        return NormalisedMention(*as_written)
     name = _clean_surface(text)
     if not any(ch.isalpha() for ch in name):
         return None
@@ -641,7 +673,7 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
             return None
         name = strip_role_prefix(name)
     else:
-        name = strip_leading_article(name)
+        name = strip_corporate_dot(strip_leading_article(name))
     if not name:
         return None
     hit = aliases.lookup(name)
@@ -670,6 +702,10 @@ class Mention:
     label: str
     start: int
     in_title: bool = False
+    # "ABC" when the text right after the span is " (ABC)": the article defines an acronym.
+    acronym: str = ""
+    # Next to match words ("beat Brighton", "to face Sporting"): a club in a sports article.
+    opponent: bool = False
 
 
 @dataclass
@@ -756,8 +792,7 @@ def _normalised_items(
                 continue
             normalised = normalise_mention(mention.text, label, aliases)
             if normalised is not None:
-                items.append((Mention(mention.text, label, mention.start, mention.in_title),
-                              normalised))
+                items.append((replace(mention, label=label), normalised))
     # Order of appearance: title first, then body.
     items.sort(key=lambda it: (not it[0].in_title, it[0].start))
     return items
@@ -824,6 +859,23 @@ def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMent
     return norm
 
 
+def opponent_club(
+    norm: NormalisedMention, mention: Mention, aliases: AliasTable, places: PlaceNames
+) -> NormalisedMention:
+    """In a sports article, a city or unknown one-word place that plays a match ("at home
+    to Brighton", "to face Sporting") is the club. Countries stay places (national teams
+    are not told apart from the country), and so do alias-table names."""
+    if (
+        mention.opponent
+        and norm.category == "location"
+        and " " not in norm.canonical
+        and places.kind(norm.canonical) in (None, "city")
+        and aliases.lookup(norm.canonical) is None
+    ):
+        return NormalisedMention(norm.canonical, "organization")
+    return norm
+
+
 def place_category(
     norm: NormalisedMention, aliases: AliasTable, places: PlaceNames, *, sport: bool = False
 ) -> NormalisedMention:
@@ -840,6 +892,16 @@ def place_category(
     if norm.category == "organization" and kind == "city" and (sport or " " in norm.canonical):
         return norm  # "Paris Saint-Germain"-like names are clubs, not the city
     return NormalisedMention(norm.canonical, "location")
+
+
+def is_generic_org_word(name: str, aliases: AliasTable) -> bool:
+    """``"Court"``, ``"Commission"``, ``"Union"``: one organisation keyword alone, not an
+    alias-table name."""
+    return (
+        " " not in name
+        and name.casefold() in (_ORG_TAIL_WORDS | _ORG_HEAD_WORDS)
+        and not aliases.is_known_name(name)
+    )
 
 
 def org_short_names(items: Sequence[NormalisedMention], aliases: AliasTable) -> dict[str, str]:
@@ -981,7 +1043,17 @@ def resolve_mentions(
             norm = place_category(norm, aliases, gazetteer, sport=sport)
             if sport:
                 norm = club_category(norm, gazetteer)
+                norm = opponent_club(norm, mention, aliases, gazetteer)
         resolved.append((mention, norm))
+
+    resolved = link_acronyms(resolved, aliases)
+    with_legal_form = corporate_full_names([n for _, n in resolved])
+    resolved = [
+        (m, NormalisedMention(with_legal_form[n.canonical], "organization"))
+        if n.category == "organization" and n.canonical in with_legal_form
+        else (m, n)
+        for m, n in resolved
+    ]
 
     # Single words standing for an organisation: only those spaCy did not call a place or
     # resolve to a person ("Meta" ORG or PERSON -> "Meta Platforms").
@@ -991,6 +1063,13 @@ def resolve_mentions(
         if n.canonical in short_orgs and n.category in ("person", "organization")
         else (m, n)
         for m, n in resolved
+    ]
+
+    # A generic word left on its own ("the Court said", "the Commission") names no
+    # particular organisation once no longer name of the article claimed it.
+    resolved = [
+        (m, n) for m, n in resolved
+        if not (n.category == "organization" and is_generic_org_word(n.canonical, aliases))
     ]
 
     short_places = location_short_names([n for _, n in resolved])
@@ -1041,6 +1120,490 @@ def resolve_mentions(
     for key in sorted(records, key=lambda k: (-records[k].count, order[k])):
         entities._list(key[0]).append(records[key])
     return entities
+
+
+# --- acronyms and corporate suffixes (pure) -------------------------------------------------
+
+# Legal-form words that end company names ("Nvidia Corp.", "Siemens AG"). Spans are extended
+# over them and their abbreviation dot is dropped from the canonical name.
+_CORPORATE_SUFFIXES = frozenset(
+    {"inc", "corp", "co", "ltd", "llc", "plc", "ag", "sa", "se", "nv", "gmbh", "spa", "bv",
+     "holdings"}
+)
+_CORPORATE_SUFFIX_AFTER_RE = re.compile(
+    r"(?:[ \t]+(?:Inc|Corp|Co|Ltd|LLC|PLC|plc|AG|SA|SE|NV|N\.V|GmbH|SpA|BV|Holdings|Group|"
+    r"Global|Platforms|Corporation|Company)\b\.?)+"
+)
+
+
+def strip_corporate_dot(name: str) -> str:
+    """``"Nvidia Corp."`` -> ``"Nvidia Corp"``: the dot of a legal-form abbreviation is
+    punctuation, not part of the name (``"U.S."`` and other names are left alone)."""
+    head, _, last = name.rpartition(" ")
+    if head and last.endswith(".") and last[:-1].casefold() in _CORPORATE_SUFFIXES:
+        return name[:-1]
+    return name
+
+
+def corporate_suffix_end(text: str, end: int) -> int:
+    """End of an ORG span extended over a legal form that follows it: "Nvidia" + " Corp."
+    (the alias ruler or the model often stops before it)."""
+    match = _CORPORATE_SUFFIX_AFTER_RE.match(text, end)
+    return match.end() if match is not None else end
+
+
+_ACRONYM_AFTER_RE = re.compile(r"[ \t]*\((?P<acronym>[A-Z][A-Za-z.&]{1,11})\)")
+
+
+@lru_cache(maxsize=16384)
+def is_acronym(text: str) -> bool:
+    """``"WHO"``, ``"U.N."``, ``"BoE"``, ``"AfD"``: one token of 2-8 letters, at least two of
+    them capitals, starting with a capital."""
+    if len(text) > 16 or " " in text:  # most mentions: cheap exit
+        return False
+    letters = text.replace(".", "").replace("&", "")
+    return (
+        2 <= len(letters) <= 8
+        and letters.isalpha()
+        and letters[:1].isupper()
+        and sum(ch.isupper() for ch in letters) >= 2
+    )
+
+
+def acronym_after(text: str, end: int) -> str:
+    """The acronym an article defines right after a name ("... of India (RBI)"), or ""."""
+    match = _ACRONYM_AFTER_RE.match(text, end)
+    if match is None or not is_acronym(match.group("acronym")):
+        return ""
+    return match.group("acronym")
+
+
+_INITIALS_SKIP = frozenset({"of", "for", "and", "the", "on", "in", "at", "to", "de", "des",
+                            "du", "la", "le", "&"})
+
+
+@lru_cache(maxsize=16384)
+def initials(name: str) -> frozenset[str]:
+    """Acronyms a name may go by: initials of its significant words and of all its words,
+    hyphenated words counted as several ("World Anti-Doping Agency" -> "WADA")."""
+    words = [w for w in re.split(r"[\s\-]+", strip_possessive(name)) if w]
+    every = "".join(w[0] for w in words).upper()
+    significant = "".join(w[0] for w in words if w.casefold() not in _INITIALS_SKIP).upper()
+    return frozenset({every, significant})
+
+
+def acronym_keys(acronym: str) -> frozenset[str]:
+    """Forms of an acronym compared with :func:`initials`: its capitals ("BoE" -> "BE") and
+    all its letters upper-cased ("BOE")."""
+    letters = acronym.replace(".", "").replace("&", "")
+    return frozenset({"".join(ch for ch in letters if ch.isupper()), letters.upper()})
+
+
+_LEGAL_FORM_WORDS = _CORPORATE_SUFFIXES | {"group", "global", "platforms", "company",
+                                           "corporation", "incorporated", "limited"}
+
+
+def corporate_full_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
+    """Organisation names that the same article also gives with a legal form: "Nvidia" ->
+    "Nvidia Corp", "Meta" -> "Meta Platforms", "Siemens" -> "Siemens AG" (the fullest name
+    used in the article is the canonical one, even for alias-table names)."""
+    names = {n.canonical for n in items if n.category == "organization"}
+    owners: dict[str, set[str]] = {}
+    for name in names:
+        words = name.split()
+        cut = len(words)
+        while cut > 1 and words[cut - 1].casefold().rstrip(".") in _LEGAL_FORM_WORDS:
+            cut -= 1
+        short = " ".join(words[:cut])
+        if cut < len(words) and short in names:
+            owners.setdefault(short, set()).add(name)
+    # Two legal forms of one name ("X Inc" and "X Group"): ambiguous, left alone.
+    return {short: next(iter(full)) for short, full in owners.items() if len(full) == 1}
+
+
+def link_acronyms(
+    items: Sequence[tuple[Mention, NormalisedMention]], aliases: AliasTable
+) -> list[tuple[Mention, NormalisedMention]]:
+    """Resolve acronyms to the full name used in the same article.
+
+    * Defined acronyms win over everything, the alias table included: after
+      "England and Wales Cricket Board (ECB)" every "ECB" of the article is that board.
+    * Other acronym mentions not in the alias table take the one multi-word organisation
+      of the article whose initials they spell ("BoE" -> "Bank of England", "FDA" ->
+      "Food and Drug Administration"); with no or several such names they stay as they are.
+    """
+    defined: dict[str, NormalisedMention] = {}
+    for mention, norm in items:
+        if mention.acronym and (
+            norm.category == "organization"
+            or (norm.category == "location"
+                and acronym_keys(mention.acronym) & initials(norm.canonical))
+        ):
+            defined[loose_key(mention.acronym)] = norm
+    by_initials: dict[str, set[str]] = {}
+    for _, norm in items:
+        if norm.category == "organization" and " " in norm.canonical:
+            for key in initials(norm.canonical):
+                if len(key) >= 2:
+                    by_initials.setdefault(key, set()).add(norm.canonical)
+    linked: list[tuple[Mention, NormalisedMention]] = []
+    for mention, norm in items:
+        surface = "" if " " in mention.text.strip() else _clean_surface(mention.text)
+        if norm.category in ("organization", "location", "person") and is_acronym(surface):
+            target = defined.get(loose_key(surface))
+            if target is None and aliases.lookup(surface) is None:
+                owners = set().union(*(by_initials.get(k, set()) for k in acronym_keys(surface)))
+                if len(owners) == 1:
+                    target = NormalisedMention(next(iter(owners)), "organization")
+            if target is not None:
+                norm = target
+        linked.append((mention, norm))
+    return linked
+
+
+# --- datelines (pure) ---------------------------------------------------------------------
+
+# "LONDON, Feb 6 (Reuters) - ", "THE HAGUE - ", "CAPE CANAVERAL, Fla. - ", "SEOUL (Yonhap) -- "
+_DATELINE_RE = re.compile(
+    r"(?P<place>[A-Z][A-Z.'\-]+(?:[ ][A-Z][A-Z.'\-]+){0,3})"
+    r"(?P<middle>(?:,[^\n()\-\u2013\u2014]{1,30})?(?:[ \t]*\([^\n()]{1,30}\))?)"
+    r"(?P<dash>[ \t]*(?:--?|\u2013|\u2014)[ \t]*)"
+)
+
+
+def normalise_dateline(text: str) -> str:
+    """Make an all-capitals wire dateline readable for the NER model, without moving any
+    character: "MUMBAI - The Reserve Bank" -> "Mumbai.  The Reserve Bank". The place is
+    title-cased (the small model reads "MUMBAI - The" as one organisation) and the dash
+    becomes a sentence end padded with spaces, so offsets into the text stay valid."""
+    match = _DATELINE_RE.match(text)
+    if match is None or sum(ch.isalpha() for ch in match.group("place")) < 3:
+        return text
+    place = match.group("place").title()
+    dash = "." + " " * (len(match.group("dash")) - 1) if match.group("dash").strip() else ""
+    if not dash:
+        return text
+    return place + match.group("middle") + dash + text[match.end():]
+
+
+# --- organisation names from their keywords (pure) ------------------------------------------
+
+# Last words that make a capitalised run an organisation name ("Food and Drug
+# Administration"), and head words that do so when "of"/"for"/"on" follows ("Bank of
+# England", "Alternative for Germany" is not caught: no keyword).
+_ORG_TAIL_WORDS = frozenset(
+    {"administration", "agency", "authority", "bank", "board", "bureau", "commission",
+     "committee", "council", "court", "department", "federation", "foundation", "fund",
+     "institute", "league", "ministry", "organization", "organisation", "party", "police",
+     "service", "society", "tribunal", "union", "university", "association", "alliance",
+     "assembly", "parliament", "corporation", "inc", "corp", "ltd", "plc", "airlines",
+     "airways", "college", "school", "academy", "office", "unit", "forces", "army",
+     "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group"}
+)
+_ORG_HEAD_WORDS = frozenset(
+    {"bank", "university", "ministry", "department", "court", "council", "board", "office",
+     "commission", "committee", "institute", "federation", "association", "organisation",
+     "organization", "church", "academy", "college", "museum", "league", "union",
+     "confederation", "chamber", "bureau", "agency", "society", "party", "school"}
+)
+_CAPITALISED_NAME_RE = re.compile(
+    r"(?<![\w.])[A-Z][\w&.\-]*(?:[ \t]+(?:(?:of|for|and|on|the|&)[ \t]+){0,2}[A-Z][\w&.\-]*)+"
+)
+_RUN_CONNECTORS = frozenset({"of", "for", "and", "on", "the", "&"})
+_PLACE_LABELS = frozenset({"GPE", "LOC", "NORP"})
+
+
+def _trim_run(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop a sentence-initial common word and its connectors from the front of a run
+    ("Members of the Chicago Teachers Union" -> "Chicago Teachers Union"), and a trailing
+    dot that ends the sentence."""
+    words = text[start:end].split()
+    sentence_start = start == 0 or text[max(0, start - 4) : start].rstrip()[-1:] in (
+        ".", "!", "?", "\n", "")
+    if (
+        sentence_start
+        and len(words) >= 3
+        and words[0].casefold() not in _ORG_HEAD_WORDS
+        and words[1] in ("of", "for")
+    ):
+        skip = 1
+        while skip < len(words) and words[skip] in _RUN_CONNECTORS:
+            skip += 1
+        start = text.index(words[skip], start + len(words[0]))
+    if text[end - 1] == "." and not text[start:end].rsplit(" ", 1)[-1].count(".") > 1:
+        end -= 1
+    return start, end
+
+
+# A sentence end inside a run, or "and the" between two names ("the European Central
+# Bank and the Bank of England").
+_SENTENCE_END_RE = re.compile(r"(?<=[a-z]{2})\.[ \t]+|[ \t]+and[ \t]+the[ \t]+")
+
+
+def _runs(text: str) -> Iterable[tuple[int, int]]:
+    """Capitalised runs, split where a sentence ends inside one ("... Council. Apple ...";
+    the dots of "U.S." or "St." do not split) and at "and the"."""
+    for match in _CAPITALISED_NAME_RE.finditer(text):
+        start = match.start()
+        for stop in _SENTENCE_END_RE.finditer(text, start, match.end()):
+            yield start, stop.start()
+            start = stop.end()
+        yield start, match.end()
+
+
+_DATE_WORDS = frozenset(
+    {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+     "january", "february", "march", "april", "june", "july", "august", "september",
+     "october", "november", "december"}
+)
+
+
+def _name_length(words: Sequence[str]) -> int:
+    """Number of leading words of a capitalised run that form an organisation name (0 when
+    none): the whole run for "<Head> of/for/on ..." names ("Court of Appeals for the Second
+    Circuit"), else up to the last organisation keyword that is followed by a connector or
+    nothing. Trailing dates ("... on Friday") are never part of the name."""
+    n = len(words)
+    while n > 1 and (words[n - 1].casefold() in _DATE_WORDS or words[n - 1] in _RUN_CONNECTORS):
+        n -= 1
+    words = words[:n]
+    for j in range(n - 2):
+        if words[j].casefold() in _ORG_HEAD_WORDS and words[j + 1] in ("of", "for", "on"):
+            return n
+    for j in range(n - 1, 0, -1):
+        if words[j].casefold().rstrip(".") in _ORG_TAIL_WORDS and (
+            j == n - 1 or words[j + 1] in _RUN_CONNECTORS
+        ):
+            return j + 1
+    if words[0].casefold() in _ORG_HEAD_WORDS and len(words) >= 3 and words[1] in (
+        "of", "for", "on"
+    ):
+        return len(words)
+    return 0
+
+
+def _absorbs_org(
+    text: str, start: int, end: int, words: Sequence[str], others: Sequence[tuple[int, int, str]]
+) -> bool:
+    """Whether a keyword run may replace the organisations the model found inside it:
+    pieces before the keyword ("the National" + "Samsung Electronics" + "Union") or the
+    tail of a "<Head> of/for" name ("Court of Appeals for" + "the Second Circuit"). Never
+    persons, at most two pieces, never a name after "and" (two organisations)."""
+    if not 1 <= len(others) <= 2:
+        return False
+    head_name = any(
+        w.casefold() in _ORG_HEAD_WORDS and nxt in ("of", "for", "on")
+        for w, nxt in zip(words, words[1:], strict=False)
+    )
+    for org_start, org_end, label in others:
+        if label != "ORG" or " and " in text[start:org_start]:
+            return False
+        inside = org_start >= start - 4  # "the " the model put in front
+        before_keyword = org_end < end - len(words[-1])
+        if not (inside and (before_keyword or (head_name and org_end <= end))):
+            return False
+    return True
+
+
+def keyword_org_spans(
+    text: str, entities: Sequence[tuple[int, int, str]]
+) -> list[tuple[int, int, list[int]]]:
+    """Organisation names the model missed or cut, found from their keywords.
+
+    A run of capitalised words (with "of", "for", "and", "on", "the", "&" between them)
+    whose last word is an organisation word ("... Administration", "... University") or
+    whose head word is one followed by "of"/"for"/"on" ("Bank of England") is returned as
+    ``(start, end, replaced)`` when no entity overlaps it, or when the overlapping entities
+    (indices in ``replaced``) are places or demonyms (the model read "England" of "Bank of
+    England" as a country) plus at most one organisation inside the run before its keyword.
+    Runs touching a person, or holding an organisation that ends where the run ends, are
+    left to the model.
+    """
+    found: list[tuple[int, int, list[int]]] = []
+    for run_start, run_end in _runs(text):
+        start, end = _trim_run(text, run_start, run_end)
+        words = text[start:end].split()
+        if words and words[0] == "The":
+            start = text.index(words[1], start + 3) if len(words) > 1 else end
+            words = words[1:]
+        if len(words) < 2:
+            continue
+        # Cut after the last keyword that ends a name: "... Administration on Friday".
+        keep = _name_length(words)
+        if keep < 2:
+            continue
+        if keep < len(words):
+            end = start + len(" ".join(words[:keep]))  # runs are single-spaced in news copy
+            if text[start:end].split() != words[:keep]:
+                continue
+        overlapping = [i for i, (s, e, _) in enumerate(entities) if s < end and e > start]
+        others = [i for i in overlapping if entities[i][2] not in _PLACE_LABELS]
+        if others and not _absorbs_org(text, start, end, words, [entities[i] for i in others]):
+            continue
+        found.append((start, end, overlapping))
+    return found
+
+
+# --- persons the model read as organisations (pure) -----------------------------------------
+
+# Roles that introduce or describe a person: "foreign minister, Naledi Pandor", "Governor
+# Shaktikanta Das", "Sundar Pichai, chief executive of ...", "Thomas Greer, 58,".
+_PERSON_ROLES = (
+    r"minister|president|governor|chancellor|secretary|senator|mayor|judge|justice|"
+    r"ambassador|envoy|spokesman|spokeswoman|spokesperson|chairman|chairwoman|chair|"
+    r"executive|ceo|founder|co-founder|director|head|leader|chief|commissioner|adviser|"
+    r"advisor|coach|manager|captain|striker|midfielder|defender|goalkeeper|rival|"
+    r"lawyer|attorney|prosecutor|economist|analyst|professor|researcher|scientist|"
+    r"author|chef|curator|conductor|actor|actress|singer|player|champion|driver|"
+    r"negotiator|candidate|lawmaker|legislator|mp|general|colonel|commander|officer|"
+    r"dr|mr|mrs|ms"
+)
+_ROLE_BEFORE_RE = re.compile(rf"\b(?:{_PERSON_ROLES})\.?,?[ \t]+$", re.IGNORECASE)
+_ROLE_AFTER_RE = re.compile(
+    rf"^,[ \t]+(?:who\b|\d{{1,3}},|(?:the|a|an|its|his|her|their)?[ \t]*"
+    rf"(?:[\w'-]+[ \t]+){{0,3}}(?:{_PERSON_ROLES})\b)",
+    re.IGNORECASE,
+)
+_PERSON_NAME_RE = re.compile(
+    r"^[A-Z][a-z'\u00c0-\u024f-]+(?:[ \t]+(?:(?:de|da|van|von|der|bin|al|el|la|le)[ \t]+)?"
+    r"[A-Z][a-z'\u00c0-\u024f-]+){1,2}$"
+)
+_NOT_PERSON_WORDS = _ORG_TAIL_WORDS | _LEGAL_FORM_WORDS | _SITE_WORDS | frozenset(
+    {"center", "centre", "news", "times", "post", "airlines", "motors", "energy", "capital",
+     "partners", "systems", "technologies", "media", "press", "network", "studios", "games"}
+)
+
+
+def person_by_role(text: str, start: int, end: int) -> bool:
+    """True when an ORG span of two or three name-shaped words ("Naledi Pandor") sits next
+    to a person's role: right after one ("Governor X", "minister, X") or followed by an
+    apposition naming one (", chief executive of", ", who", ", 58,"). Names holding an
+    organisation or site word ("Lincoln Center") are never moved."""
+    name = text[start:end]
+    if not _PERSON_NAME_RE.match(name) or any(
+        w.casefold() in _NOT_PERSON_WORDS for w in name.split()
+    ):
+        return False
+    before = text[max(0, start - 40) : start]
+    after = text[end : end + 60]
+    return bool(_ROLE_BEFORE_RE.search(before) or _ROLE_AFTER_RE.match(after))
+
+
+# Words right before a span that make it a place: "the streets of Khan Younis", "near El
+# Fasher", "the state of Thuringia", "the village of Llanafan".
+_PLACE_BEFORE_RE = re.compile(
+    r"(?:\b(?:streets|outskirts|city|town|village|province|region|state|county|district|"
+    r"suburbs?|island|neighbou?rhood|municipality|port) of|\bnear)[ \t]+$",
+    re.IGNORECASE,
+)
+
+
+def place_by_context(text: str, start: int, end: int) -> bool:
+    """True when a span of one to three name-shaped words follows a phrase that only
+    introduces places ("the streets of", "near"); the alias table still decides for the
+    names it lists ("near Boeing's plant" is rare, "near NATO's border" keeps NATO)."""
+    name = text[start:end]
+    if not _PERSON_NAME_RE.match(name) and not re.fullmatch(r"[A-Z][\w'\u00c0-\u024f-]+", name):
+        return False
+    if any(w.casefold() in _NOT_PERSON_WORDS for w in name.split()):
+        return False
+    return _PLACE_BEFORE_RE.search(text, max(0, start - 40), start) is not None
+
+
+_HONORIFIC_BEFORE_RE = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof)\.?[ \t]+$")
+_SPEECH_AFTER_RE = re.compile(r"[ \t]+(?:said|says|told|added|wrote|recalled|insisted)\b")
+
+
+def person_by_speech(
+    text: str, start: int, end: int, places: PlaceNames, label: str = "GPE"
+) -> bool:
+    """True for a one- or two-word name the model tagged as a place or organisation that an
+    honorific introduces ("Ms. Okafor") or that speaks ("Tatum said") while the gazetteer
+    does not know it as a place ("Moscow said" stays a place; organisations are left alone
+    when they speak, only an honorific moves them)."""
+    name = text[start:end]
+    if not (_PERSON_NAME_RE.match(name) or re.fullmatch(r"[A-Z][a-z'\u00c0-\u024f-]+", name)):
+        return False
+    if len(name.split()) > 2 or any(w.casefold() in _NOT_PERSON_WORDS for w in name.split()):
+        return False
+    if _HONORIFIC_BEFORE_RE.search(text, max(0, start - 6), start):
+        return True
+    return (
+        label != "ORG"
+        and places.kind(name) is None
+        and _SPEECH_AFTER_RE.match(text, end) is not None
+    )
+
+
+# Capitalised words that may stand before a surname without being a given name.
+_NOT_GIVEN_NAMES = frozenset(
+    {"the", "a", "an", "but", "and", "when", "if", "as", "in", "on", "at", "for", "after",
+     "before", "while", "since", "then", "so", "yet", "with", "without", "by", "from", "to",
+     "of", "under", "this", "that", "these", "those", "his", "her", "their", "its", "our",
+     "my", "new", "old", "young", "former", "late"}
+)
+
+
+def untagged_full_names(
+    text: str, mentions: Sequence[tuple[str, str, int]]
+) -> list[tuple[int, int]]:
+    """Spans of full names the model missed, for surnames it tagged alone: "Tatum said"
+    tagged PERSON while "Jayson Tatum scored 31 points" was left untagged. The first
+    occurrence of "<Given> <Surname>" is returned when no multi-word person mention of the
+    article already holds the surname and the word before it is not a title, role or
+    function word. ``mentions`` are ``(text, label, start)`` with starts in ``text``."""
+    persons = [m for m in mentions if m[1] == "PERSON"]
+    held = {w for name, _, _ in persons if " " in name.strip() for w in name.split()}
+    taken = [(start, start + len(name)) for name, _, start in mentions]
+    found: list[tuple[int, int]] = []
+    for surname in {name.strip() for name, _, _ in persons}:
+        if " " in surname or surname in held or not surname[:1].isupper():
+            continue
+        pattern = re.compile(rf"\b([A-Z][a-z'\u00c0-\u024f-]+)[ \t]+{re.escape(surname)}\b")
+        for match in pattern.finditer(text):
+            given = match.group(1).casefold()
+            if given in _NOT_GIVEN_NAMES or given in _ROLE_WORDS or given.rstrip(".") in _TITLES:
+                continue
+            if any(s < match.end() and e > match.start() for s, e in taken):
+                continue
+            found.append((match.start(), match.end()))
+            break
+    return sorted(found)
+
+
+def label_from_context(
+    text: str, start: int, end: int, label: str, places: PlaceNames
+) -> str:
+    """The model's label corrected from the words around the span: a person's role
+    (:func:`person_by_role`), an honorific or a speech verb (:func:`person_by_speech`), a
+    place-only phrase (:func:`place_by_context`)."""
+    if label == "ORG" and person_by_role(text, start, end):
+        return "PERSON"
+    if label in ("ORG", "GPE", "LOC", "NORP") and person_by_speech(
+        text, start, end, places, label
+    ):
+        return "PERSON"
+    if label in ("ORG", "PERSON", "NORP") and place_by_context(text, start, end):
+        return "LOC"
+    return label
+
+
+_MATCH_BEFORE_RE = re.compile(
+    r"\b(?:beat|beats|beating|against|face|faces|facing|host|hosts|hosted|visit|visits|"
+    r"at home to|draw with|drew with|draw at|win over|victory over|defeat|defeated|"
+    r"lost to|loss to|lose to|win at|won at)[ \t]+(?:the[ \t]+)?$",
+    re.IGNORECASE,
+)
+_MATCH_AFTER_RE = re.compile(r"[ \t]+(?:beat|drew|\d{1,2}-\d{1,2}\b)")
+
+
+def plays_a_match(text: str, start: int, end: int) -> bool:
+    """True when the words around a span are those of a match report: "beat Brentford",
+    "at home to Brighton", "to face Sporting", "Liverpool 3-0"."""
+    return bool(
+        _MATCH_BEFORE_RE.search(text, max(0, start - 20), start)
+        or _MATCH_AFTER_RE.match(text, end)
+    )
 
 
 # --- spaCy layer -------------------------------------------------------------------------
@@ -1095,7 +1658,7 @@ def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> i
 _GEO_FEATURE_RE = re.compile(
     r"[ \t]+(?:rainforest|forest|jungle|river|basin|savanna|savannah|desert|mountains|"
     r"valley|delta|sea|ocean|coast|coastline|peninsula|plateau|lake|strait|gulf|"
-    r"highlands|steppe|wetlands?|biome|region)\b"
+    r"highlands|steppe|wetlands?|biome|region|camp|mountains)\b"
 )
 
 
@@ -1133,30 +1696,67 @@ def geo_feature_follows(text: str, end: int) -> bool:
     return _GEO_FEATURE_RE.match(text, end) is not None
 
 
-def mentions_from_doc(doc: Doc, *, in_title: bool = False, offset: int = 0) -> list[Mention]:
+def mentions_from_doc(
+    doc: Doc, *, in_title: bool = False, offset: int = 0, places: PlaceNames | None = None,
+    title_chars: int = 0,
+) -> list[Mention]:
     """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions),
     with cut spans repaired (:func:`repair_span_end`), ORG/PERSON spans followed by a
     geographic noun relabelled LOC (:func:`geo_feature_follows`) and "Dallas" + "Mavericks"
-    joined into a team (:func:`team_name_end`)."""
+    joined into a team (:func:`team_name_end`).
+
+    ``in_title``: the whole doc is a headline. ``title_chars``: the doc starts with a
+    headline of that many characters (title and body read as one doc); mentions starting
+    there are title mentions, and the body-only rules skip them."""
+    if in_title:
+        title_chars = len(doc.text)
     mentions: list[Mention] = []
+    places = places if places is not None else default_place_names()
     full_text = doc.text  # Doc.text is rebuilt from the tokens on every access: read it once
-    entity_starts = frozenset(ent.start_char for ent in doc.ents)
-    for ent in doc.ents:
-        if ent.label_ not in LABEL_CATEGORIES and ent.label_ != "FAC":
+    spans = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+    # Headlines are title case: every run of words would look like a name.
+    replaced: set[int] = set()
+    for start, end, covered in keyword_org_spans(full_text, spans):
+        if start >= title_chars:
+            replaced.update(covered)
+            spans.append((start, end, "ORG"))
+    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    entity_starts = frozenset(start for start, _, _ in spans)
+    covered_until = 0
+    for ent_start, ent_end, ent_label in spans:
+        if ent_label not in LABEL_CATEGORIES and ent_label != "FAC":
             continue
-        start = repair_span_start(full_text, ent.start_char, ent.label_)
-        end = repair_span_end(full_text, ent.start_char, ent.end_char, ent.label_)
+        if ent_start < covered_until:  # inside a span extended over it ("Siemens" + "AG")
+            continue
+        ent_label = label_from_context(full_text, ent_start, ent_end, ent_label, places)
+        start = repair_span_start(full_text, ent_start, ent_label)
+        end = repair_span_end(full_text, ent_start, ent_end, ent_label)
+        bracket = full_text.find("(", start + 1, end)
+        if bracket > start:  # "Court of Arbitration for Sport (CAS": the name ends before
+            end = bracket
+            while end > start and full_text[end - 1].isspace():
+                end -= 1
+        label = ent_label
+        if label == "ORG":
+            end = corporate_suffix_end(full_text, end)
+        acronym = acronym_after(full_text, end)
         text = full_text[start:end]
-        label = ent.label_
         if label in ("ORG", "PERSON") and geo_feature_follows(full_text, end):
             label = "LOC"
-        elif label == "GPE" and not in_title:
+        elif label == "GPE" and start >= title_chars:
             team_end = team_name_end(full_text, end, entity_starts)
             if team_end is not None:
                 end, label = team_end, "ORG"
                 text = full_text[start:end]
         if text.strip():
-            mentions.append(Mention(text, label, start + offset, in_title))
+            mentions.append(Mention(text, label, start + offset, start < title_chars,
+                                    acronym, plays_a_match(full_text, start, end)))
+            covered_until = max(covered_until, end)
+    mentions.extend(
+        Mention(full_text[s:e], "PERSON", s + offset) for s, e in untagged_full_names(
+            full_text, [(m.text, m.label, m.start - offset) for m in mentions])
+        if s >= title_chars
+    )
     return mentions
 
 

@@ -566,8 +566,8 @@ def test_place_category(aliases: AliasTable) -> None:
 
 def test_org_short_names(aliases: AliasTable) -> None:
     items = [
-        NormalisedMention("Meta Platforms", "organization"),
-        NormalisedMention("Meta", "organization"),
+        NormalisedMention("Brightwave Platforms", "organization"),
+        NormalisedMention("Brightwave", "organization"),
         NormalisedMention("Altair Engineering", "organization"),
         NormalisedMention("Altair", "person"),
         NormalisedMention("European Commission", "organization"),
@@ -576,7 +576,7 @@ def test_org_short_names(aliases: AliasTable) -> None:
         NormalisedMention("NATO", "organization"),
     ]
     assert org_short_names(items, aliases) == {
-        "Meta": "Meta Platforms",
+        "Brightwave": "Brightwave Platforms",
         "Altair": "Altair Engineering",
     }
 

@@ -182,8 +182,10 @@ def test_eval_set_schema() -> None:
     assert len(non_english) >= 6
     for a in non_english:  # NER is English-only: no entity labels expected
         assert not (a.persons or a.organizations or a.locations), a.id
+    # The dev split was grown for rule tuning; the held-out split must stay large enough
+    # to measure generalisation.
     dev = sum(a.split == "dev" for a in articles)
-    assert abs(dev - (len(articles) - dev)) <= 4
+    assert dev >= len(articles) - dev >= 30
 
 
 # --- real enricher -----------------------------------------------------------------
