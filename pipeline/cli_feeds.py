@@ -204,12 +204,16 @@ def _short(iso: str | None) -> str:
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics.")
 @click.option("--poller-id", help="This poller's name in health documents and the group.")
 @click.option("--no-health", is_flag=True, help="Do not write feed-health documents.")
+@click.option("--stall-after", type=float, default=None,
+              help="Seconds without progress after which GET /healthz on the metrics port "
+                   "answers 503 (default: max(900, 5 x --every)); for liveness probes.")
 @click.pass_context
 def feeds_poll(ctx: click.Context, every: float | None, metrics_port: int | None,
-               poller_id: str | None, no_health: bool) -> None:
+               poller_id: str | None, no_health: bool, stall_after: float | None) -> None:
     """Poll this process's share of the registry (consumer group NEWSPIPE_POLLER_GROUP):
     start several, on one machine or many, and they split the feeds."""
     from pipeline.kafka.runner import run_kafka_poller
 
     sys.exit(run_kafka_poller(_settings(ctx), every=every, metrics_port=metrics_port,
-                              poller_id=poller_id, health=not no_health))
+                              poller_id=poller_id, health=not no_health,
+                              stall_after_s=stall_after))

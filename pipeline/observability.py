@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.exposition import MetricsHandler
 
 POLLS = Counter("newspipe_polls_total", "Feed polls by outcome", ["status"])
 FEED_ERRORS = Counter("newspipe_feed_errors_total", "Failed polls by reason class", ["reason"])
@@ -46,9 +50,62 @@ END_TO_END_SECONDS = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600))
 
 
-def serve_metrics(port: int | None) -> None:
-    if port:
-        start_http_server(port)
+class Heartbeat:
+    """When the work loop last showed progress (a finished poller pass, or the idle wait
+    between passes). ``/healthz`` fails once it is older than ``max_age_s``, so a poller
+    stuck inside a pass is restarted by its orchestrator while ``/metrics`` still answers."""
+
+    def __init__(self) -> None:
+        self.max_age_s: float | None = None
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        self._last = time.monotonic()
+
+    def age_s(self) -> float:
+        return time.monotonic() - self._last
+
+    def healthy(self) -> tuple[bool, str]:
+        age = self.age_s()
+        if self.max_age_s is not None and age > self.max_age_s:
+            return False, f"stalled: no progress for {age:.0f}s (limit {self.max_age_s:.0f}s)"
+        return True, f"ok: last progress {age:.0f}s ago"
+
+
+HEARTBEAT = Heartbeat()
+
+
+class _Handler(MetricsHandler):
+    """Prometheus metrics on every path, except ``/healthz`` (the heartbeat)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path.split("?")[0] != "/healthz":
+            super().do_GET()
+            return
+        ok, message = HEARTBEAT.healthy()
+        body = message.encode()
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # probes every few seconds would flood the log
+
+
+def serve_metrics(port: int | None, *, stall_after_s: float | None = None,
+                  address: str = "0.0.0.0") -> ThreadingHTTPServer | None:  # noqa: S104
+    """Serve ``/metrics`` (and any path) plus ``/healthz`` on ``port`` from a daemon
+    thread; ``stall_after_s`` arms the heartbeat check (off: ``/healthz`` always ok)."""
+    if not port:
+        return None
+    HEARTBEAT.max_age_s = stall_after_s
+    HEARTBEAT.beat()
+    server = ThreadingHTTPServer((address, port), _Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
+    return server
 
 
 def reason_class(reason: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.kafka.assignment import KafkaFeedAssignment, StateFlushError
 from pipeline.kafka.registry import RegisteredFeed
+from pipeline.observability import HEARTBEAT
 from pipeline.poller.feeds import FeedSource
 from pipeline.poller.health import FeedHealthWriter
 from pipeline.poller.poller import FeedOutcome
@@ -63,6 +64,7 @@ def run_registry_poller(settings: Settings, poll_once: PollOnce, *, every: float
             else:  # nothing owned (yet): still report where this poller stands
                 summary = PassSummary(assignment.poller_id, assignment.owned_partitions, 0,
                                       {}, 0, 0)
+            HEARTBEAT.beat()
             if on_pass:
                 on_pass(summary)
             if every is None:
@@ -70,6 +72,7 @@ def run_registry_poller(settings: Settings, poll_once: PollOnce, *, every: float
             # Between passes keep serving the group: rebalances and registry changes.
             while not stop.is_set() and time.monotonic() - started < every:
                 assignment.poll_membership(timeout_s=min(0.5, every))
+                HEARTBEAT.beat()
     finally:
         assignment.close()
     return passes

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 def run_kafka_poller(settings: Settings, *, every: float | None, metrics_port: int | None,
                      poller_id: str | None = None, health: bool = True,
+                     stall_after_s: float | None = None,
                      poll_once_factory: Callable[[Any, Any], PollOnce] | None = None,
                      on_pass: Callable[[PassSummary], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT (or one pass without ``every``); returns an exit code.
@@ -33,7 +34,11 @@ def run_kafka_poller(settings: Settings, *, every: float | None, metrics_port: i
     from pipeline.observability import serve_metrics
     from pipeline.poller.health import FeedHealthWriter
 
-    serve_metrics(metrics_port)
+    # /healthz fails after this long without progress; a full pass of a big registry
+    # can take minutes, so never less than 15 minutes nor five intervals.
+    if stall_after_s is None and every is not None:
+        stall_after_s = max(900.0, 5 * every)
+    serve_metrics(metrics_port, stall_after_s=stall_after_s)
     poller_id = poller_id or settings.poller_id or default_poller_id()
     stop = threading.Event()
     _stop_on_signals(stop)
