@@ -1571,6 +1571,51 @@ def untagged_full_names(
     return sorted(found)
 
 
+# Common nouns that introduce an organisation's name ("health insurer Medibank Private",
+# "online marketplace Temu", "exams regulator Ofqual"), or a person's place of work
+# ("an analyst at Morningstar", "researchers at ..."). "rival" and "partner" are left out:
+# they introduce persons as often as companies.
+_ORG_NOUN_BEFORE_RE = re.compile(
+    r"\b(?:company|firm|group|insurer|lender|bank|broadcaster|newspaper|tabloid|charity|"
+    r"union|regulator|watchdog|agency|carmaker|automaker|chipmaker|drugmaker|maker|"
+    r"retailer|chain|carrier|airline|operator|developer|start-?up|publisher|marketplace|"
+    r"consultancy|think[ -]tank|conglomerate|supermarket|manufacturer|brokerage|"
+    r"(?:analysts?|economists?|strategists?|researchers?|scientists?|professor|"
+    r"spokes(?:man|woman|person)|executives?|lawyers?|officials?)[ \t]+(?:at|of|from))"
+    r"[ \t]+$",
+    re.IGNORECASE,
+)
+# ", which said": places and organisations take "which", persons "who".
+_WHICH_AFTER_RE = re.compile(r",[ \t]+which\b")
+# Nouns after a span that make it an event, not an organisation ("the Computex trade
+# show"). "summit" and "conference" are left out: "a NATO summit" names NATO.
+_EVENT_AFTER_RE = re.compile(
+    r"[ \t]+(?:trade[ \t]+(?:show|fair)|festival|tournament|expo)\b"
+)
+
+
+def org_by_context(text: str, start: int, end: int, places: PlaceNames) -> bool:
+    """True when the words around a name the model called a person or a place make it an
+    organisation: a common noun that introduces companies and bodies right before it
+    ("health insurer Medibank Private", "an analyst at Morningstar") or ", which" right
+    after it ("Milieudefensie, which ..."), provided the gazetteer does not know the name as
+    a place ("professor at Oxford" is left alone)."""
+    name = text[start:end]
+    if not name[:1].isupper() or places.kind(name) is not None:
+        return False
+    if _HONORIFIC_BEFORE_RE.search(text, max(0, start - 6), start):
+        return False
+    return bool(
+        _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
+        or _WHICH_AFTER_RE.match(text, end)
+    )
+
+
+def names_an_event(text: str, end: int) -> bool:
+    """True when an event noun follows the span: "the Computex trade show"."""
+    return _EVENT_AFTER_RE.match(text, end) is not None
+
+
 def label_from_context(
     text: str, start: int, end: int, label: str, places: PlaceNames
 ) -> str:
@@ -1585,6 +1630,10 @@ def label_from_context(
         return "PERSON"
     if label in ("ORG", "PERSON", "NORP") and place_by_context(text, start, end):
         return "LOC"
+    if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places):
+        return "ORG"
+    if label == "ORG" and names_an_event(text, end):
+        return "EVENT"  # not a kept label: dropped
     return label
 
 
