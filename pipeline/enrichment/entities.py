@@ -612,6 +612,16 @@ def strip_trailing_lowercase(name: str) -> str:
     return " ".join(tokens)
 
 
+def strip_leading_lowercase(name: str) -> str:
+    """``"first Group of Seven"`` -> ``"Group of Seven"``: an organisation name starts with a
+    capital (or holds one, "easyJet"); all-lowercase words the model put in front are not
+    part of it."""
+    tokens = name.split()
+    while len(tokens) > 1 and not has_uppercase(tokens[0]):
+        tokens.pop(0)
+    return " ".join(tokens)
+
+
 def _clean_surface(text: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", text).split())
     previous = None
@@ -673,7 +683,7 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
             return None
         name = strip_role_prefix(name)
     else:
-        name = strip_corporate_dot(strip_leading_article(name))
+        name = strip_leading_lowercase(strip_corporate_dot(strip_leading_article(name)))
     if not name:
         return None
     hit = aliases.lookup(name)
@@ -1241,17 +1251,27 @@ def link_acronyms(
         ):
             defined[loose_key(mention.acronym)] = norm
     by_initials: dict[str, set[str]] = {}
-    for _, norm in items:
-        if norm.category == "organization" and " " in norm.canonical:
+    for mention, norm in items:
+        # Names written out in the article: an acronym the table expanded does not count.
+        if norm.category == "organization" and " " in mention.text.strip():
             for key in initials(norm.canonical):
                 if len(key) >= 2:
                     by_initials.setdefault(key, set()).add(norm.canonical)
+    # Organisations the article names in words (not only by an acronym).
+    named_orgs = {
+        norm.canonical for mention, norm in items
+        if norm.category == "organization" and " " in mention.text.strip()
+    }
     linked: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
         surface = "" if " " in mention.text.strip() else _clean_surface(mention.text)
         if norm.category in ("organization", "location", "person") and is_acronym(surface):
             target = defined.get(loose_key(surface))
-            if target is None and aliases.lookup(surface) is None:
+            listed = aliases.lookup(surface)
+            # An alias-table acronym yields to the article's own organisation with those
+            # initials when the table's name is not otherwise in the article ("AFP" after
+            # "Australian Federal Police" is not the news agency).
+            if target is None and (listed is None or listed[0] not in named_orgs):
                 owners = set().union(*(by_initials.get(k, set()) for k in acronym_keys(surface)))
                 if len(owners) == 1:
                     target = NormalisedMention(next(iter(owners)), "organization")
@@ -1298,19 +1318,25 @@ _ORG_TAIL_WORDS = frozenset(
      "service", "society", "tribunal", "union", "university", "association", "alliance",
      "assembly", "parliament", "corporation", "inc", "corp", "ltd", "plc", "airlines",
      "airways", "college", "school", "academy", "office", "unit", "forces", "army",
-     "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group"}
+     "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group",
+     # organisations-round additions: institutions whose names end with these words
+     "hospital", "railway", "railways", "fellowship", "synod", "laboratory", "observatory",
+     "museum", "gallery", "orchestra", "infirmary", "polytechnic", "seminary"}
 )
 _ORG_HEAD_WORDS = frozenset(
     {"bank", "university", "ministry", "department", "court", "council", "board", "office",
      "commission", "committee", "institute", "federation", "association", "organisation",
      "organization", "church", "academy", "college", "museum", "league", "union",
-     "confederation", "chamber", "bureau", "agency", "society", "party", "school"}
+     "confederation", "chamber", "bureau", "agency", "society", "party", "school",
+     "fellowship", "hospital"}
 )
 _CAPITALISED_NAME_RE = re.compile(
     r"(?<![\w.])[A-Z][\w&.\-]*(?:[ \t]+(?:(?:of|for|and|on|the|&)[ \t]+){0,2}[A-Z][\w&.\-]*)+"
 )
 _RUN_CONNECTORS = frozenset({"of", "for", "and", "on", "the", "&"})
-_PLACE_LABELS = frozenset({"GPE", "LOC", "NORP"})
+# Labels a keyword run may replace: places and demonyms read inside an organisation name,
+# and facilities ("Great Ormond Street Hospital" read as a building).
+_PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC"})
 
 
 def _trim_run(text: str, start: int, end: int) -> tuple[int, int]:
@@ -1745,6 +1771,112 @@ def geo_feature_follows(text: str, end: int) -> bool:
     return _GEO_FEATURE_RE.match(text, end) is not None
 
 
+_COUNTRY_SUFFIX_END_RE = re.compile(
+    r"(?:[,.;:)]|[ \t]+(?:said|says|called|welcomed|urged|warned|and|which|who|has|had|is|"
+    r"was|will|would|has)\b|$)"
+)
+_CAMPUS_GAP = ", "
+
+
+def _is_country_name(name: str, places: PlaceNames) -> bool:
+    return places.kind(name) == "country" or (len(name) == 2 and name.isupper())
+
+
+def _continues_org(
+    text: str, org: tuple[int, int, str], span: tuple[int, int, str], places: PlaceNames
+) -> bool:
+    """ "Toyota" + "Motor Corp"; "Greenpeace" + "Netherlands" ending the phrase."""
+    start, end, label = span
+    if text[org[1]:start] != " ":
+        return False
+    return label == "ORG" or (
+        label == "GPE"
+        and _is_country_name(text[start:end], places)
+        and _COUNTRY_SUFFIX_END_RE.match(text, end) is not None
+    )
+
+
+def _campus_of(
+    text: str, org: tuple[int, int, str], span: tuple[int, int, str], places: PlaceNames
+) -> bool:
+    """ "University of California" + ", Santa Cruz" ending the phrase (not a list)."""
+    start, end, label = span
+    return (
+        text[org[1]:start] == _CAMPUS_GAP
+        and label in ("GPE", "LOC")
+        and "University of " in text[org[0]:org[1]]
+        and places.kind(text[start:end]) != "country"
+        and _COUNTRY_SUFFIX_END_RE.match(text, end) is not None
+        and re.match(r"[ \t]+(?:and|or)\b", text[end:end + 5]) is None
+    )
+
+
+def merge_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], places: PlaceNames
+) -> list[tuple[int, int, str]]:
+    """Join organisation names that the model (or the alias ruler) cut in two:
+
+    * two ORG spans one space apart: "Toyota" + "Motor Corp";
+    * an ORG span and a country right after it that ends the phrase: "Greenpeace" +
+      "Netherlands called ...", "Cancer Research" + "UK." (national branches);
+    * a university and its campus after a comma: "University of California" + ", Santa
+      Cruz" (when the campus ends the phrase, so lists of places are not swallowed).
+    ``spans`` are sorted ``(start, end, label)``; the merged span is ORG."""
+    merged: list[tuple[int, int, str]] = []
+    for span in spans:
+        if merged and merged[-1][2] == "ORG" and (
+            _continues_org(text, merged[-1], span, places)
+            or _campus_of(text, merged[-1], span, places)
+        ):
+            merged[-1] = (merged[-1][0], span[1], "ORG")
+            continue
+        merged.append(span)
+    return merged
+
+
+_START_CONNECTORS = frozenset({"for", "of", "a", "the"})
+_NOT_NAME_START = frozenset({"the", "a", "an", "this", "that", "its", "his", "her", "their"})
+_PREVIOUS_WORD_RE = re.compile(r"([A-Za-z][\w'\u2019-]*)[ \t]$")
+
+
+def org_start(text: str, start: int, taken_until: int = 0) -> int:
+    """Start of an organisation span extended back over capitalised words the model left
+    out: "Popular Movement party" -> "Union for a Popular Movement party", "Democrats" ->
+    "Free Democrats". Words are taken back to a capitalised one, over "for"/"of"/"a"/"the"
+    only to an organisation head word ("Union for a ..."), never over a sentence start, a
+    possessive, a title or role word, a date or another entity (``taken_until``: end of the
+    previous entity)."""
+    best = start
+    pos = start
+    over_connector = False
+    for _ in range(6):
+        match = _PREVIOUS_WORD_RE.search(text, max(taken_until, pos - 30), pos)
+        if match is None:
+            break
+        word = match.group(1)
+        before = text[max(0, match.start() - 2) : match.start()].rstrip(" \t")
+        sentence_start = match.start() == 0 or before[-1:] in (".", "!", "?", "\n", "", '"')
+        if word in _START_CONNECTORS:
+            pos = match.start()
+            over_connector = True
+            continue
+        lowered = word.casefold()
+        if over_connector and lowered not in _ORG_HEAD_WORDS:
+            break  # "Lindner of the Free Democrats": only "<Head> for/of" names go on
+        if (
+            not word[:1].isupper()
+            or sentence_start
+            or word.endswith(("'s", "\u2019s", "'"))
+            or lowered in _NOT_NAME_START
+            or lowered in _ROLE_WORDS
+            or lowered.rstrip(".") in _TITLES
+            or lowered in _DATE_WORDS
+        ):
+            break
+        best = pos = match.start()
+    return best
+
+
 def mentions_from_doc(
     doc: Doc, *, in_title: bool = False, offset: int = 0, places: PlaceNames | None = None,
     title_chars: int = 0,
@@ -1770,6 +1902,7 @@ def mentions_from_doc(
             replaced.update(covered)
             spans.append((start, end, "ORG"))
     spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    spans = merge_org_spans(full_text, spans, places)
     entity_starts = frozenset(start for start, _, _ in spans)
     covered_until = 0
     for ent_start, ent_end, ent_label in spans:
@@ -1779,6 +1912,11 @@ def mentions_from_doc(
             continue
         ent_label = label_from_context(full_text, ent_start, ent_end, ent_label, places)
         start = repair_span_start(full_text, ent_start, ent_label)
+        if start >= title_chars and (
+            ent_label == "ORG"
+            or (ent_label == "NORP" and is_party_name(full_text[ent_start:ent_end]))
+        ):
+            start = max(org_start(full_text, start, covered_until), title_chars)
         end = repair_span_end(full_text, ent_start, ent_end, ent_label)
         bracket = full_text.find("(", start + 1, end)
         if bracket > start:  # "Court of Arbitration for Sport (CAS": the name ends before

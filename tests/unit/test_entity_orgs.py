@@ -1,0 +1,160 @@
+"""Unit tests of the organisations round: context cues, events, cut names joined back,
+names extended to their first word, leading lowercase words, acronyms of the article's
+own organisations. Pure functions, no spaCy."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.enrichment.entities import (
+    AliasTable,
+    Mention,
+    NormalisedMention,
+    default_alias_table,
+    label_from_context,
+    link_acronyms,
+    merge_org_spans,
+    names_an_event,
+    normalise_mention,
+    org_by_context,
+    org_start,
+    strip_leading_lowercase,
+)
+from pipeline.enrichment.places import PlaceNames
+
+PLACES = PlaceNames.from_names(
+    countries=["Netherlands", "Japan"], cities=["Oxford", "San Diego", "London"],
+    regions=["Santa Cruz"],
+)
+
+
+@pytest.fixture(scope="module")
+def aliases() -> AliasTable:
+    return default_alias_table()
+
+
+def _span(text: str, name: str) -> tuple[int, int]:
+    start = text.index(name)
+    return start, start + len(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("a hack of health insurer Medibank Private in 2022", "Medibank Private", True),
+        ("said Julie Utterback, an analyst at Morningstar.", "Morningstar", True),
+        ("against online marketplace Temu on Thursday", "Temu", True),
+        ("Milieudefensie, which is the Dutch arm, said", "Milieudefensie", True),
+        ("a professor at Oxford said", "Oxford", False),  # a known place stays a place
+        ("the rival Donald Trump said", "Donald Trump", False),  # "rival" is not a cue
+        ("Ms. Temu, which surprised nobody", "Temu", False),  # an honorific wins
+        ("Julie Utterback said on Tuesday", "Julie Utterback", False),
+    ],
+)
+def test_org_by_context(text: str, name: str, expected: bool) -> None:
+    start, end = _span(text, name)
+    assert org_by_context(text, start, end, PLACES) is expected
+
+
+def test_label_from_context_moves_persons_to_organisations_and_drops_events() -> None:
+    text = "an analyst at Morningstar said at the Computex trade show in Taipei"
+    start, end = _span(text, "Morningstar")
+    assert label_from_context(text, start, end, "PERSON", PLACES) == "ORG"
+    start, end = _span(text, "Computex")
+    assert label_from_context(text, start, end, "ORG", PLACES) == "EVENT"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("at the Computex trade show", "Computex", True),
+        ("the Cannes festival opened", "Cannes", True),
+        ("at a NATO summit in Vilnius", "NATO", False),
+        ("Reuters reported", "Reuters", False),
+    ],
+)
+def test_names_an_event(text: str, name: str, expected: bool) -> None:
+    assert names_an_event(text, _span(text, name)[1]) is expected
+
+
+def _spans(text: str, *named: tuple[str, str]) -> list[tuple[int, int, str]]:
+    return sorted((*_span(text, name), label) for name, label in named)
+
+
+def test_merge_org_spans_joins_adjacent_organisations() -> None:
+    text = "Toyota Motor Corp gained 1.2%."
+    spans = _spans(text, ("Toyota", "ORG"), ("Motor Corp", "ORG"))
+    assert merge_org_spans(text, spans, PLACES) == [(*_span(text, "Toyota Motor Corp"), "ORG")]
+
+
+def test_merge_org_spans_joins_a_national_branch_ending_the_phrase() -> None:
+    text = "Greenpeace Netherlands called the ruling a missed opportunity."
+    spans = _spans(text, ("Greenpeace", "ORG"), ("Netherlands", "GPE"))
+    assert merge_org_spans(text, spans, PLACES) == [
+        (*_span(text, "Greenpeace Netherlands"), "ORG")
+    ]
+    # A country that starts a new phrase is not a branch: "Shell Japan imports" unchanged.
+    text = "Shell Japan imports rose."
+    spans = _spans(text, ("Shell", "ORG"), ("Japan", "GPE"))
+    assert merge_org_spans(text, spans, PLACES) == spans
+
+
+def test_merge_org_spans_joins_a_campus_but_not_a_list() -> None:
+    text = "Brant Robertson of the University of California, Santa Cruz, said"
+    spans = _spans(text, ("University of California", "ORG"), ("Santa Cruz", "GPE"))
+    assert merge_org_spans(text, spans, PLACES) == [
+        (*_span(text, "University of California, Santa Cruz"), "ORG")
+    ]
+    text = "the University of California, San Diego and London"
+    spans = _spans(text, ("University of California", "ORG"), ("San Diego", "GPE"),
+                   ("London", "GPE"))
+    assert merge_org_spans(text, spans, PLACES) == spans
+    text = "the University of California, Japan."  # a country is never a campus
+    spans = _spans(text, ("University of California", "ORG"), ("Japan", "GPE"))
+    assert merge_org_spans(text, spans, PLACES) == spans
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("He led the Union for a Popular Movement party.", "Popular Movement party",
+         "Union for a Popular Movement party"),
+        ("Christian Lindner of the Free Democrats said", "Democrats", "Free Democrats"),
+        ("Olaf Scholz's Social Democrats won", "Democrats", "Social Democrats"),
+        ("Rival Rite Aid closed stores.", "Rite Aid", "Rite Aid"),  # sentence start
+        ("On Monday Google said", "Google", "Google"),  # a date is not a name
+        ("chief executive Sundar Pichai said", "Sundar Pichai", "Sundar Pichai"),
+        ("Finance Minister Lindner said", "Lindner", "Lindner"),  # a title
+    ],
+)
+def test_org_start(text: str, name: str, expected: str) -> None:
+    start, end = _span(text, name)
+    assert text[org_start(text, start):end] == expected
+
+
+def test_org_start_stops_at_the_previous_entity() -> None:
+    text = "Apple Democrats"
+    start = text.index("Democrats")
+    assert org_start(text, start, taken_until=len("Apple")) == start
+
+
+def test_strip_leading_lowercase(aliases: AliasTable) -> None:
+    assert strip_leading_lowercase("first Group of Seven") == "Group of Seven"
+    assert strip_leading_lowercase("easyJet") == "easyJet"
+    assert strip_leading_lowercase("lowercase") == "lowercase"  # nothing else left
+    assert normalise_mention("the first Group of Seven", "ORG", aliases) == NormalisedMention(
+        "G7", "organization")
+
+
+def _pair(text: str, norm: NormalisedMention) -> tuple[Mention, NormalisedMention]:
+    return Mention(text, "ORG", 0), norm
+
+
+def test_alias_acronym_yields_to_the_articles_own_organisation(aliases: AliasTable) -> None:
+    police = NormalisedMention("Australian Federal Police", "organization")
+    agency = NormalisedMention("Agence France-Presse", "organization")
+    items = [_pair("The Australian Federal Police", police), _pair("AFP", agency)]
+    assert [n for _, n in link_acronyms(items, aliases)] == [police, police]
+    # When the article names the table's organisation in words, the table wins.
+    items = [_pair("Agence France-Presse", agency), *items]
+    assert [n.canonical for _, n in link_acronyms(items, aliases)][-1] == "Agence France-Presse"
