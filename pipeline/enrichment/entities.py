@@ -812,19 +812,40 @@ def relabel_surname_spans(
     items: Sequence[NormalisedMention], aliases: AliasTable, places: PlaceNames
 ) -> list[NormalisedMention]:
     """A multi-word org/location whose last word is a lone PERSON mention of the same
-    article is that person's full name ("Amara Okafor" tagged GPE, then "Okafor" PERSON)."""
+    article is that person's full name ("Amara Okafor" tagged GPE, then "Okafor" PERSON);
+    so is a person-shaped one (:func:`looks_like_person_name`) whose last word the article
+    uses alone under any unknown name ("Marc Chagall" ORG, then "Chagall" ORG: a person
+    named by surname, organisations are shortened to their first word)."""
     surnames = {
         n.canonical.casefold()
         for n in items
         if n.category == "person" and len(n.canonical.split()) == 1
     }
+    # Lone words the model gave another label ("Chagall" ORG, "Jokic" GPE): evidence only
+    # for names shaped like a person's with no organisation or club word.
+    lone_words = {
+        n.canonical.casefold()
+        for n in items
+        if n.category in ("organization", "location")
+        and " " not in n.canonical
+        and not aliases.is_known_name(n.canonical)
+        and places.kind(n.canonical) is None
+    }
     relabelled: list[NormalisedMention] = []
     for norm in items:
         tokens = norm.canonical.split()
+        last = tokens[-1].casefold() if tokens else ""
         if (
             norm.category in ("organization", "location")
             and len(tokens) >= 2
-            and tokens[-1].casefold() in surnames
+            and (last in surnames or (
+                last in lone_words
+                and looks_like_person_name(norm.canonical)
+                # "Denver Nuggets" + "Nuggets", "Indian National Congress" + "Congress":
+                # a given name is neither a place nor a demonym.
+                and places.kind(tokens[0]) is None
+                and aliases.country_for_demonym(tokens[0]) is None
+            ))
             and all(t[:1].isupper() for t in tokens)
             and not aliases.is_known_name(norm.canonical)
             and places.kind(norm.canonical) is None
@@ -1496,14 +1517,44 @@ _PERSON_NAME_RE = re.compile(
 )
 _NOT_PERSON_WORDS = _ORG_TAIL_WORDS | _LEGAL_FORM_WORDS | _SITE_WORDS | frozenset(
     {"center", "centre", "news", "times", "post", "airlines", "motors", "energy", "capital",
-     "partners", "systems", "technologies", "media", "press", "network", "studios", "games"}
+     "partners", "systems", "technologies", "media", "press", "network", "studios", "games",
+     # words of organisation names that are never given names or surnames
+     "community", "national", "international", "federal", "royal", "central", "united",
+     "world", "global", "economic", "european", "democratic", "public", "state", "team"}
 )
+
+
+def looks_like_person_name(name: str) -> bool:
+    """Two or three capitalised words shaped like a person's name, none of them an
+    organisation, site or club word ("Marc Chagall"; not "Reserve Bank", "Aston Villa")."""
+    return bool(_PERSON_NAME_RE.match(name)) and not any(
+        w.casefold() in _NOT_PERSON_WORDS or w.casefold() in _CLUB_TAILS for w in name.split()
+    )
+
+
+# "Stefano Carniani of the Scuola Normale Superiore": a person and the body they belong to.
+_OF_ORG_AFTER_RE = re.compile(r"[ \t]+of[ \t]+(?:the[ \t]+)?[A-Z]")
+_PERSON_OF_ORG_RE = re.compile(
+    r"^(?P<person>[^\s].*?)[ \t]+of[ \t]+(?:the[ \t]+)?(?P<org>[A-Z].*)$"
+)
+
+
+def split_person_of_org(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``(person_end, org_start)`` for an ORG span that reads "<Person> of <Organisation>"
+    ("Remco Evenepoel of Soudal Quick-Step"), else None. The person part must be
+    person-shaped (:func:`looks_like_person_name`), so "Bank of England" or "Reserve Bank
+    of India" stay whole."""
+    match = _PERSON_OF_ORG_RE.match(text[start:end])  # "^" anchors at the string's start
+    if match is None or not looks_like_person_name(match.group("person")):
+        return None
+    return start + match.end("person"), start + match.start("org")
 
 
 def person_by_role(text: str, start: int, end: int) -> bool:
     """True when an ORG span of two or three name-shaped words ("Naledi Pandor") sits next
     to a person's role: right after one ("Governor X", "minister, X") or followed by an
-    apposition naming one (", chief executive of", ", who", ", 58,"). Names holding an
+    apposition naming one (", chief executive of", ", who", ", 58,") or by the body they
+    belong to ("Stefano Carniani of the Scuola ..."). Names holding an
     organisation or site word ("Lincoln Center") are never moved."""
     name = text[start:end]
     if not _PERSON_NAME_RE.match(name) or any(
@@ -1512,7 +1563,11 @@ def person_by_role(text: str, start: int, end: int) -> bool:
         return False
     before = text[max(0, start - 40) : start]
     after = text[end : end + 60]
-    return bool(_ROLE_BEFORE_RE.search(before) or _ROLE_AFTER_RE.match(after))
+    return bool(
+        _ROLE_BEFORE_RE.search(before)
+        or _ROLE_AFTER_RE.match(after)
+        or _OF_ORG_AFTER_RE.match(text, end)
+    )
 
 
 # Words right before a span that make it a place: "the streets of Khan Younis", "near El
@@ -1877,6 +1932,21 @@ def org_start(text: str, start: int, taken_until: int = 0) -> int:
     return best
 
 
+def _split_persons_of_orgs(
+    text: str, spans: Sequence[tuple[int, int, str]], title_chars: int
+) -> list[tuple[int, int, str]]:
+    """Body ORG spans "<Person> of <Organisation>" as two spans (:func:`split_person_of_org`)."""
+    result: list[tuple[int, int, str]] = []
+    for start, end, label in spans:
+        parts = split_person_of_org(text, start, end) if label == "ORG" and (
+            start >= title_chars) else None
+        if parts is None:
+            result.append((start, end, label))
+        else:
+            result += [(start, parts[0], "PERSON"), (parts[1], end, "ORG")]
+    return result
+
+
 def mentions_from_doc(
     doc: Doc, *, in_title: bool = False, offset: int = 0, places: PlaceNames | None = None,
     title_chars: int = 0,
@@ -1903,6 +1973,7 @@ def mentions_from_doc(
             spans.append((start, end, "ORG"))
     spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
     spans = merge_org_spans(full_text, spans, places)
+    spans = _split_persons_of_orgs(full_text, spans, title_chars)
     entity_starts = frozenset(start for start, _, _ in spans)
     covered_until = 0
     for ent_start, ent_end, ent_label in spans:

@@ -13,11 +13,15 @@ from pipeline.enrichment.entities import (
     default_alias_table,
     label_from_context,
     link_acronyms,
+    looks_like_person_name,
     merge_org_spans,
     names_an_event,
     normalise_mention,
     org_by_context,
     org_start,
+    person_by_role,
+    relabel_surname_spans,
+    split_person_of_org,
     strip_leading_lowercase,
 )
 from pipeline.enrichment.places import PlaceNames
@@ -158,3 +162,53 @@ def test_alias_acronym_yields_to_the_articles_own_organisation(aliases: AliasTab
     # When the article names the table's organisation in words, the table wins.
     items = [_pair("Agence France-Presse", agency), *items]
     assert [n.canonical for _, n in link_acronyms(items, aliases)][-1] == "Agence France-Presse"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Marc Chagall", True),
+        ("Matthijs de Ligt", True),
+        ("Reserve Bank", False),
+        ("Economic Community", False),
+        ("Aston Villa", False),  # a club word
+        ("Mega Basket", True),  # no organisation word: the callers need more evidence
+        ("Manchester United", False),
+        ("Soudal Quick-Step Team", False),
+    ],
+)
+def test_looks_like_person_name(name: str, expected: bool) -> None:
+    assert looks_like_person_name(name) is expected
+
+
+def test_split_person_of_org() -> None:
+    text = "with Remco Evenepoel of Soudal Quick-Step third"
+    start, end = _span(text, "Remco Evenepoel of Soudal Quick-Step")
+    person_end, org_begin = split_person_of_org(text, start, end) or (0, 0)
+    assert text[start:person_end] == "Remco Evenepoel"
+    assert text[org_begin:end] == "Soudal Quick-Step"
+    for name in ("Reserve Bank of India", "Economic Community of West African States",
+                 "Bank of England"):
+        text = f"the {name} said"
+        assert split_person_of_org(text, *_span(text, name)) is None, name
+
+
+def test_person_by_role_reads_the_body_a_person_belongs_to() -> None:
+    text = "a team led by Stefano Carniani of the Scuola Normale Superiore in Pisa"
+    assert person_by_role(text, *_span(text, "Stefano Carniani"))
+    text = "the Reserve Bank of India said"
+    assert not person_by_role(text, *_span(text, "Reserve Bank"))
+
+
+def test_relabel_surname_spans_uses_lone_words_of_any_label(aliases: AliasTable) -> None:
+    places = PlaceNames.from_names(cities=["Denver"])
+    items = [
+        NormalisedMention("Marc Chagall", "organization"),
+        NormalisedMention("Chagall", "organization"),
+        NormalisedMention("Denver Nuggets", "organization"),  # a place as given name
+        NormalisedMention("Nuggets", "organization"),
+        NormalisedMention("Indian National Congress", "organization"),  # organisation words
+        NormalisedMention("Congress", "organization"),
+    ]
+    relabelled = relabel_surname_spans(items, aliases, places)
+    assert [n.category for n in relabelled[::2]] == ["person", "organization", "organization"]
