@@ -857,7 +857,12 @@ def relabel_surname_spans(
 
 # Words that mark sports competitions and clubs: an article naming one is about sport, and
 # there "Liverpool" or "Brighton" tagged ORG is the club, "Manchester City" is not a place.
-_COMPETITION_WORDS = frozenset({"league", "cup", "championship", "open", "fc", "cf", "club"})
+_COMPETITION_WORDS = frozenset(
+    {"league", "cup", "championship", "open", "fc", "cf", "club",
+     # sports bodies named after their sport ("European Professional Club Rugby")
+     "rugby", "football", "cricket", "basketball", "hockey", "athletics", "cycling", "tennis",
+     "golf", "swimming", "aquatics"}
+)
 _CLUB_TAILS = frozenset(
     {"city", "united", "wanderers", "rovers", "athletic", "albion", "hotspur", "town",
      "villa", "rangers", "county", "fc"}
@@ -893,18 +898,34 @@ def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMent
 def opponent_club(
     norm: NormalisedMention, mention: Mention, aliases: AliasTable, places: PlaceNames
 ) -> NormalisedMention:
-    """In a sports article, a city or unknown one-word place that plays a match ("at home
-    to Brighton", "to face Sporting") is the club. Countries stay places (national teams
-    are not told apart from the country), and so do alias-table names."""
+    """In a sports article, a city, region or unknown one-word place that plays a match
+    ("at home to Brighton", "to face Sporting", "beat Leinster") is the club. Countries
+    stay places (national teams are not told apart from the country), and so do
+    alias-table names."""
     if (
         mention.opponent
         and norm.category == "location"
         and " " not in norm.canonical
-        and places.kind(norm.canonical) in (None, "city")
+        and places.kind(norm.canonical) in (None, "city", "region")
         and aliases.lookup(norm.canonical) is None
     ):
         return NormalisedMention(norm.canonical, "organization")
     return norm
+
+
+def clubs_everywhere(
+    items: Sequence[tuple[Mention, NormalisedMention]],
+) -> list[tuple[Mention, NormalisedMention]]:
+    """In a sports article, a place name that plays a match once ("Toulouse beat Leinster")
+    is the club in all its mentions ("Toulouse coach Ugo Mola"), not only next to the match
+    words."""
+    clubs = {n.canonical for m, n in items if m.opponent and n.category == "organization"}
+    return [
+        (m, NormalisedMention(n.canonical, "organization"))
+        if n.category == "location" and n.canonical in clubs
+        else (m, n)
+        for m, n in items
+    ]
 
 
 def place_category(
@@ -1052,7 +1073,8 @@ def resolve_mentions(
                 if norm.canonical not in names:
                     names.append(norm.canonical)
 
-    sport = sports_context(n for _, n in items)
+    # Two mentions playing a match ("Toulouse beat Leinster") make a sports article too.
+    sport = sports_context(n for _, n in items) or sum(m.opponent for m, _ in items) >= 2
     resolved: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
         resolved_short = False
@@ -1076,6 +1098,8 @@ def resolve_mentions(
                 norm = club_category(norm, gazetteer)
                 norm = opponent_club(norm, mention, aliases, gazetteer)
         resolved.append((mention, norm))
+    if sport:
+        resolved = clubs_everywhere(resolved)
 
     resolved = link_acronyms(resolved, aliases)
     with_legal_form = corporate_full_names([n for _, n in resolved])
@@ -1788,7 +1812,8 @@ def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> i
 _GEO_FEATURE_RE = re.compile(
     r"[ \t]+(?:rainforest|forest|jungle|river|basin|savanna|savannah|desert|mountains|"
     r"valley|delta|sea|ocean|coast|coastline|peninsula|plateau|lake|strait|gulf|"
-    r"highlands|steppe|wetlands?|biome|region|camp|mountains)\b"
+    r"highlands|steppe|wetlands?|biome|region|camp|mountains|district|neighbou?rhood|"
+    r"suburb|prefecture|province|township|municipality)\b"
 )
 
 
@@ -1818,6 +1843,38 @@ def team_name_end(text: str, end: int, taken: frozenset[int] = frozenset()) -> i
     if tail is None or end + 1 in taken:
         return None
     return tail.end()
+
+
+_SITE_AFTER_RE = re.compile(
+    r"[ \t]+(?:Stadium|Arena|Airport|Cathedral|Mosque|Temple|Bridge|Tower|Racecourse)"
+    r"(?![ \t]+[A-Z])\b"
+)
+
+
+def site_name_end(text: str, end: int) -> int | None:
+    """End of a site name when a capitalised site word follows the span and ends the name:
+    "Tottenham Hotspur" + " Stadium" (the alias ruler stops at the club's name). None when
+    nothing such follows."""
+    match = _SITE_AFTER_RE.match(text, end)
+    return match.end() if match is not None else None
+
+
+# Capitalised portfolio words before a title: "Education Secretary", "Media regulator".
+_TITLE_AFTER_RE = re.compile(r"[ \t]+(?:Secretary|Minister|Commissioner|regulator|minister|"
+                             r"secretary|commissioner|spokesman|spokeswoman)\b")
+
+
+def modifies_a_title(text: str, start: int, end: int) -> bool:
+    """True for a one-word ORG span that only qualifies a title after it ("Education
+    Secretary Bridget Phillipson", "Media regulator Ofcom"); alias-table names are kept
+    ("NATO Secretary General", "Kremlin spokesman")."""
+    name = text[start:end]
+    return (
+        " " not in name.strip()
+        and _TITLE_AFTER_RE.match(text, end) is not None
+        and default_alias_table().lookup(name) is None
+        and not is_acronym(name)
+    )
 
 
 def geo_feature_follows(text: str, end: int) -> bool:
@@ -1997,6 +2054,11 @@ def mentions_from_doc(
         label = ent_label
         if label == "ORG":
             end = corporate_suffix_end(full_text, end)
+            if modifies_a_title(full_text, start, end):
+                continue
+        site_end = site_name_end(full_text, end)
+        if site_end is not None and label in ("ORG", "PERSON", "GPE"):
+            end, label = site_end, "FAC"  # "Tottenham Hotspur" + " Stadium"
         acronym = acronym_after(full_text, end)
         text = full_text[start:end]
         if label in ("ORG", "PERSON") and geo_feature_follows(full_text, end):

@@ -10,17 +10,22 @@ from pipeline.enrichment.entities import (
     AliasTable,
     Mention,
     NormalisedMention,
+    clubs_everywhere,
     default_alias_table,
+    geo_feature_follows,
     label_from_context,
     link_acronyms,
     looks_like_person_name,
     merge_org_spans,
+    modifies_a_title,
     names_an_event,
     normalise_mention,
     org_by_context,
     org_start,
     person_by_role,
     relabel_surname_spans,
+    resolve_mentions,
+    site_name_end,
     split_person_of_org,
     strip_leading_lowercase,
 )
@@ -212,3 +217,60 @@ def test_relabel_surname_spans_uses_lone_words_of_any_label(aliases: AliasTable)
     ]
     relabelled = relabel_surname_spans(items, aliases, places)
     assert [n.category for n in relabelled[::2]] == ["person", "organization", "organization"]
+
+
+def test_site_name_end() -> None:
+    text = "at Tottenham Hotspur Stadium on Saturday"
+    end = _span(text, "Tottenham Hotspur")[1]
+    assert text[: site_name_end(text, end) or 0].endswith("Tottenham Hotspur Stadium")
+    text = "the Wembley Stadium Trust said"  # the site word does not end the name
+    assert site_name_end(text, _span(text, "Wembley")[1]) is None
+    assert site_name_end("Arsenal won", len("Arsenal")) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("Education Secretary Bridget Phillipson said", "Education", True),
+        ("Media regulator Ofcom said", "Media", True),
+        ("NATO Secretary General Mark Rutte said", "NATO", False),  # alias-table name
+        ("Kremlin spokesman Dmitry Peskov", "Kremlin", False),
+        ("the BMA secretary said", "BMA", False),  # an acronym names a body
+        ("Ofcom said", "Ofcom", False),
+    ],
+)
+def test_modifies_a_title(text: str, name: str, expected: bool) -> None:
+    assert modifies_a_title(text, *_span(text, name)) is expected
+
+
+def test_geo_feature_follows_place_type_nouns() -> None:
+    text = "its hospital in the Tabarre district received victims"
+    assert geo_feature_follows(text, _span(text, "Tabarre")[1])
+    text = "Tabarre said"
+    assert not geo_feature_follows(text, _span(text, "Tabarre")[1])
+
+
+def test_clubs_everywhere() -> None:
+    club = NormalisedMention("Toulouse", "organization")
+    city = NormalisedMention("Toulouse", "location")
+    items = [
+        (Mention("Toulouse", "GPE", 0, opponent=True), club),
+        (Mention("Toulouse", "GPE", 40), city),
+        (Mention("London", "GPE", 80), NormalisedMention("London", "location")),
+    ]
+    assert [n.category for _, n in clubs_everywhere(items)] == [
+        "organization", "organization", "location"]
+
+
+def test_two_match_mentions_make_a_sports_article(aliases: AliasTable) -> None:
+    places = PlaceNames.from_names(cities=["Toulouse", "Lyon"])
+    mentions = [
+        Mention("Toulouse", "GPE", 0, opponent=True),
+        Mention("Lyon", "GPE", 20, opponent=True),
+        Mention("Toulouse", "GPE", 60),
+    ]
+    entities = resolve_mentions(mentions, aliases, places)
+    assert sorted(entities.names("organization")) == ["Lyon", "Toulouse"]
+    # One match mention alone, with no competition named, is not enough.
+    entities = resolve_mentions(mentions[1:], aliases, places)
+    assert entities.names("organization") == []
