@@ -1187,7 +1187,7 @@ _CORPORATE_SUFFIXES = frozenset(
 )
 _CORPORATE_SUFFIX_AFTER_RE = re.compile(
     r"(?:[ \t]+(?:Inc|Corp|Co|Ltd|LLC|PLC|plc|AG|SA|SE|NV|N\.V|GmbH|SpA|BV|Holdings|Group|"
-    r"Global|Platforms|Corporation|Company)\b\.?)+"
+    r"Global|Platforms|Corporation|Company|News)\b\.?)+"
 )
 
 
@@ -1685,10 +1685,15 @@ _ORG_NOUN_BEFORE_RE = re.compile(
     r"union|regulator|watchdog|agency|carmaker|automaker|chipmaker|drugmaker|maker|"
     r"retailer|chain|carrier|airline|operator|developer|start-?up|publisher|marketplace|"
     r"consultancy|think[ -]tank|conglomerate|supermarket|manufacturer|brokerage|"
+    r"federation|journal|magazine|alliance|coalition[ \t]+partner|"
     r"(?:analysts?|economists?|strategists?|researchers?|scientists?|professor|"
     r"spokes(?:man|woman|person)|executives?|lawyers?|officials?)[ \t]+(?:at|of|from))"
-    r"[ \t]+$",
+    r"(?P<comma>,?)[ \t]+$",
     re.IGNORECASE,
+)
+# Nouns after a name that make it an organisation: "The Nikkei newspaper reported".
+_ORG_NOUN_AFTER_RE = re.compile(
+    r"[ \t]+(?:newspaper|daily|tabloid|broadcaster|magazine|news[ \t]+agency)\b"
 )
 # ", which said": places and organisations take "which", persons "who".
 _WHICH_AFTER_RE = re.compile(r",[ \t]+which\b")
@@ -1699,20 +1704,29 @@ _EVENT_AFTER_RE = re.compile(
 )
 
 
-def org_by_context(text: str, start: int, end: int, places: PlaceNames) -> bool:
+def org_by_context(
+    text: str, start: int, end: int, places: PlaceNames, label: str = "PERSON"
+) -> bool:
     """True when the words around a name the model called a person or a place make it an
     organisation: a common noun that introduces companies and bodies right before it
-    ("health insurer Medibank Private", "an analyst at Morningstar") or ", which" right
-    after it ("Milieudefensie, which ..."), provided the gazetteer does not know the name as
-    a place ("professor at Oxford" is left alone)."""
+    ("health insurer Medibank Private", "an analyst at Morningstar", "union federation,
+    Rengo" unless tagged a person), ", which" or a press noun right after it
+    ("Milieudefensie, which ...", "the Nikkei newspaper"), provided the gazetteer does not
+    know the name as a place ("professor at Oxford" is left alone)."""
     name = text[start:end]
     if not name[:1].isupper() or places.kind(name) is not None:
         return False
     if _HONORIFIC_BEFORE_RE.search(text, max(0, start - 6), start):
         return False
+    before = _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
+    # "union federation, Rengo,": the comma form only for names the model did not call a
+    # person ("a lawyer for the firm, John Smith," is a person).
+    if before is not None and before.group("comma") and label == "PERSON":
+        before = None
     return bool(
-        _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
+        before is not None
         or _WHICH_AFTER_RE.match(text, end)
+        or _ORG_NOUN_AFTER_RE.match(text, end)
     )
 
 
@@ -1735,7 +1749,7 @@ def label_from_context(
         return "PERSON"
     if label in ("ORG", "PERSON", "NORP") and place_by_context(text, start, end):
         return "LOC"
-    if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places):
+    if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places, label):
         return "ORG"
     if label == "ORG" and names_an_event(text, end):
         return "EVENT"  # not a kept label: dropped
@@ -1897,14 +1911,21 @@ def _is_country_name(name: str, places: PlaceNames) -> bool:
 def _continues_org(
     text: str, org: tuple[int, int, str], span: tuple[int, int, str], places: PlaceNames
 ) -> bool:
-    """ "Toyota" + "Motor Corp"; "Greenpeace" + "Netherlands" ending the phrase."""
+    """ "Toyota" + "Motor Corp"; "Google" + "DeepMind" (a one-word PERSON); "Greenpeace"
+    + "Netherlands" ending the phrase."""
     start, end, label = span
     if text[org[1]:start] != " ":
         return False
-    return label == "ORG" or (
-        label == "GPE"
-        and _is_country_name(text[start:end], places)
-        and _COUNTRY_SUFFIX_END_RE.match(text, end) is not None
+    name = text[start:end]
+    return (
+        label == "ORG"
+        # "Google" + "DeepMind": one capitalised word read as a person right after a name
+        or (label == "PERSON" and " " not in name and name[:1].isupper())
+        or (
+            label == "GPE"
+            and _is_country_name(name, places)
+            and _COUNTRY_SUFFIX_END_RE.match(text, end) is not None
+        )
     )
 
 
@@ -1928,7 +1949,8 @@ def merge_org_spans(
 ) -> list[tuple[int, int, str]]:
     """Join organisation names that the model (or the alias ruler) cut in two:
 
-    * two ORG spans one space apart: "Toyota" + "Motor Corp";
+    * two ORG spans one space apart: "Toyota" + "Motor Corp", or an ORG span and a
+      one-word PERSON span: "Google" + "DeepMind";
     * an ORG span and a country right after it that ends the phrase: "Greenpeace" +
       "Netherlands called ...", "Cancer Research" + "UK." (national branches);
     * a university and its campus after a comma: "University of California" + ", Santa
@@ -1989,6 +2011,29 @@ def org_start(text: str, start: int, taken_until: int = 0) -> int:
     return best
 
 
+_LIST_GAPS = frozenset({", ", " and ", ", and ", " & "})
+
+
+def persons_by_list(
+    text: str, spans: Sequence[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """A person-shaped ORG span listed next to persons and no organisation is a person:
+    "works by Jackson Pollock, Mark Rothko and Joan Mitchell" (the model tagged the first
+    ORG). Neighbours are the spans right before and after, joined by ", " or " and "."""
+    result = list(spans)
+    for i, (start, end, label) in enumerate(spans):
+        if label != "ORG" or not looks_like_person_name(text[start:end]):
+            continue
+        neighbours = []
+        if i > 0 and text[spans[i - 1][1]:start] in _LIST_GAPS:
+            neighbours.append(spans[i - 1][2])
+        if i + 1 < len(spans) and text[end:spans[i + 1][0]] in _LIST_GAPS:
+            neighbours.append(spans[i + 1][2])
+        if neighbours and all(n == "PERSON" for n in neighbours):
+            result[i] = (start, end, "PERSON")
+    return result
+
+
 def _split_persons_of_orgs(
     text: str, spans: Sequence[tuple[int, int, str]], title_chars: int
 ) -> list[tuple[int, int, str]]:
@@ -2002,6 +2047,10 @@ def _split_persons_of_orgs(
         else:
             result += [(start, parts[0], "PERSON"), (parts[1], end, "ORG")]
     return result
+
+
+# Labels not kept by themselves that context may still show to be organisations.
+_OTHER_NAME_LABELS = frozenset({"WORK_OF_ART", "PRODUCT"})
 
 
 def mentions_from_doc(
@@ -2030,12 +2079,17 @@ def mentions_from_doc(
             spans.append((start, end, "ORG"))
     spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
     spans = merge_org_spans(full_text, spans, places)
-    spans = _split_persons_of_orgs(full_text, spans, title_chars)
+    spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
     entity_starts = frozenset(start for start, _, _ in spans)
     covered_until = 0
     for ent_start, ent_end, ent_label in spans:
         if ent_label not in LABEL_CATEGORIES and ent_label != "FAC":
-            continue
+            # "the journal Nature" (WORK_OF_ART), "union federation, Rengo" (PRODUCT)
+            if ent_label not in _OTHER_NAME_LABELS or not org_by_context(
+                full_text, ent_start, ent_end, places, ent_label
+            ):
+                continue
+            ent_label = "ORG"
         if ent_start < covered_until:  # inside a span extended over it ("Siemens" + "AG")
             continue
         ent_label = label_from_context(full_text, ent_start, ent_end, ent_label, places)

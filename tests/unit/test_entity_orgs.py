@@ -23,6 +23,7 @@ from pipeline.enrichment.entities import (
     org_by_context,
     org_start,
     person_by_role,
+    persons_by_list,
     relabel_surname_spans,
     resolve_mentions,
     site_name_end,
@@ -274,3 +275,37 @@ def test_two_match_mentions_make_a_sports_article(aliases: AliasTable) -> None:
     # One match mention alone, with no competition named, is not enough.
     entities = resolve_mentions(mentions[1:], aliases, places)
     assert entities.names("organization") == []
+
+
+def test_org_by_context_press_nouns_and_appositions() -> None:
+    text = "The Nikkei newspaper reported"
+    assert org_by_context(text, *_span(text, "Nikkei"), PLACES, "GPE")
+    text = "the largest union federation, Rengo, reported"
+    assert org_by_context(text, *_span(text, "Rengo"), PLACES, "PRODUCT")
+    # The comma form never turns a tagged person into an organisation.
+    text = "a lawyer for the firm, John Smith, said"
+    assert not org_by_context(text, *_span(text, "John Smith"), PLACES, "PERSON")
+
+
+def test_merge_org_spans_joins_a_one_word_person_after_an_organisation() -> None:
+    text = "Google DeepMind released"
+    spans = _spans(text, ("Google", "ORG"), ("DeepMind", "PERSON"))
+    assert merge_org_spans(text, spans, PLACES) == [(*_span(text, "Google DeepMind"), "ORG")]
+    text = "Reuters John Smith"  # a full name is not part of the organisation
+    spans = _spans(text, ("Reuters", "ORG"), ("John Smith", "PERSON"))
+    assert merge_org_spans(text, spans, PLACES) == spans
+
+
+def test_persons_by_list() -> None:
+    text = "works by Jackson Pollock, Mark Rothko and Joan Mitchell"
+    spans = _spans(text, ("Jackson Pollock", "ORG"), ("Mark Rothko", "PERSON"),
+                   ("Joan Mitchell", "PERSON"))
+    assert [label for *_, label in persons_by_list(text, spans)] == ["PERSON"] * 3
+    # Listed with organisations, or not person-shaped: unchanged.
+    text = "Goldman Sachs, Morgan Stanley and Jane Fraser"
+    spans = _spans(text, ("Goldman Sachs", "ORG"), ("Morgan Stanley", "ORG"),
+                   ("Jane Fraser", "PERSON"))
+    assert persons_by_list(text, spans) == spans
+    text = "HP Inc and Dell"
+    spans = _spans(text, ("HP Inc", "ORG"), ("Dell", "PERSON"))
+    assert persons_by_list(text, spans) == spans
