@@ -1634,7 +1634,7 @@ def person_by_speech(
     if _HONORIFIC_BEFORE_RE.search(text, max(0, start - 6), start):
         return True
     return (
-        label != "ORG"
+        label not in ("ORG", "NORP")  # groups and parties speak too ("the Greens said")
         and places.kind(name) is None
         and _SPEECH_AFTER_RE.match(text, end) is not None
     )

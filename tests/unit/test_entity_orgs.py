@@ -309,3 +309,10 @@ def test_persons_by_list() -> None:
     text = "HP Inc and Dell"
     spans = _spans(text, ("HP Inc", "ORG"), ("Dell", "PERSON"))
     assert persons_by_list(text, spans) == spans
+
+
+def test_a_party_that_speaks_stays_a_party() -> None:
+    text = "Christian Lindner of the Free Democrats said he would act"
+    start, end = _span(text, "Democrats")
+    assert label_from_context(text, start, end, "NORP", PLACES) == "NORP"
+    assert text[org_start(text, start):end] == "Free Democrats"
