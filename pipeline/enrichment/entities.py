@@ -74,6 +74,18 @@ __all__ = [
     "plays_a_match",
     "strip_corporate_dot",
     "untagged_full_names",
+    # general mechanisms of the organisations round
+    "clubs_everywhere",
+    "looks_like_person_name",
+    "merge_org_spans",
+    "modifies_a_title",
+    "names_an_event",
+    "org_by_context",
+    "org_start",
+    "persons_by_list",
+    "site_name_end",
+    "split_person_of_org",
+    "strip_leading_lowercase",
 ]
 
 Category = Literal["person", "organization", "location", "nationality", "group"]
