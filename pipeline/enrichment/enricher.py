@@ -50,7 +50,9 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 # 1.3.0: datelines read before NER, acronyms linked to their expansions, organisation
 #        keyword spans, legal forms, broader alias table (entity canonical names changed);
 #        title and body read as one NER doc.
-ENRICHMENT_VERSION = "1.3.0"
+# 1.4.0: organisations from context cues, cut organisation names joined back, events and
+#        article-defined acronyms (organisation names and categories changed).
+ENRICHMENT_VERSION = "1.4.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})

@@ -74,6 +74,18 @@ __all__ = [
     "plays_a_match",
     "strip_corporate_dot",
     "untagged_full_names",
+    # general mechanisms of the organisations round
+    "clubs_everywhere",
+    "looks_like_person_name",
+    "merge_org_spans",
+    "modifies_a_title",
+    "names_an_event",
+    "org_by_context",
+    "org_start",
+    "persons_by_list",
+    "site_name_end",
+    "split_person_of_org",
+    "strip_leading_lowercase",
 ]
 
 Category = Literal["person", "organization", "location", "nationality", "group"]
@@ -612,6 +624,16 @@ def strip_trailing_lowercase(name: str) -> str:
     return " ".join(tokens)
 
 
+def strip_leading_lowercase(name: str) -> str:
+    """``"first Group of Seven"`` -> ``"Group of Seven"``: an organisation name starts with a
+    capital (or holds one, "easyJet"); all-lowercase words the model put in front are not
+    part of it."""
+    tokens = name.split()
+    while len(tokens) > 1 and not has_uppercase(tokens[0]):
+        tokens.pop(0)
+    return " ".join(tokens)
+
+
 def _clean_surface(text: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", text).split())
     previous = None
@@ -673,7 +695,7 @@ def normalise_mention(text: str, label: str, aliases: AliasTable) -> NormalisedM
             return None
         name = strip_role_prefix(name)
     else:
-        name = strip_corporate_dot(strip_leading_article(name))
+        name = strip_leading_lowercase(strip_corporate_dot(strip_leading_article(name)))
     if not name:
         return None
     hit = aliases.lookup(name)
@@ -802,19 +824,40 @@ def relabel_surname_spans(
     items: Sequence[NormalisedMention], aliases: AliasTable, places: PlaceNames
 ) -> list[NormalisedMention]:
     """A multi-word org/location whose last word is a lone PERSON mention of the same
-    article is that person's full name ("Amara Okafor" tagged GPE, then "Okafor" PERSON)."""
+    article is that person's full name ("Amara Okafor" tagged GPE, then "Okafor" PERSON);
+    so is a person-shaped one (:func:`looks_like_person_name`) whose last word the article
+    uses alone under any unknown name ("Marc Chagall" ORG, then "Chagall" ORG: a person
+    named by surname, organisations are shortened to their first word)."""
     surnames = {
         n.canonical.casefold()
         for n in items
         if n.category == "person" and len(n.canonical.split()) == 1
     }
+    # Lone words the model gave another label ("Chagall" ORG, "Jokic" GPE): evidence only
+    # for names shaped like a person's with no organisation or club word.
+    lone_words = {
+        n.canonical.casefold()
+        for n in items
+        if n.category in ("organization", "location")
+        and " " not in n.canonical
+        and not aliases.is_known_name(n.canonical)
+        and places.kind(n.canonical) is None
+    }
     relabelled: list[NormalisedMention] = []
     for norm in items:
         tokens = norm.canonical.split()
+        last = tokens[-1].casefold() if tokens else ""
         if (
             norm.category in ("organization", "location")
             and len(tokens) >= 2
-            and tokens[-1].casefold() in surnames
+            and (last in surnames or (
+                last in lone_words
+                and looks_like_person_name(norm.canonical)
+                # "Denver Nuggets" + "Nuggets", "Indian National Congress" + "Congress":
+                # a given name is neither a place nor a demonym.
+                and places.kind(tokens[0]) is None
+                and aliases.country_for_demonym(tokens[0]) is None
+            ))
             and all(t[:1].isupper() for t in tokens)
             and not aliases.is_known_name(norm.canonical)
             and places.kind(norm.canonical) is None
@@ -826,7 +869,12 @@ def relabel_surname_spans(
 
 # Words that mark sports competitions and clubs: an article naming one is about sport, and
 # there "Liverpool" or "Brighton" tagged ORG is the club, "Manchester City" is not a place.
-_COMPETITION_WORDS = frozenset({"league", "cup", "championship", "open", "fc", "cf", "club"})
+_COMPETITION_WORDS = frozenset(
+    {"league", "cup", "championship", "open", "fc", "cf", "club",
+     # sports bodies named after their sport ("European Professional Club Rugby")
+     "rugby", "football", "cricket", "basketball", "hockey", "athletics", "cycling", "tennis",
+     "golf", "swimming", "aquatics"}
+)
 _CLUB_TAILS = frozenset(
     {"city", "united", "wanderers", "rovers", "athletic", "albion", "hotspur", "town",
      "villa", "rangers", "county", "fc"}
@@ -862,18 +910,34 @@ def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMent
 def opponent_club(
     norm: NormalisedMention, mention: Mention, aliases: AliasTable, places: PlaceNames
 ) -> NormalisedMention:
-    """In a sports article, a city or unknown one-word place that plays a match ("at home
-    to Brighton", "to face Sporting") is the club. Countries stay places (national teams
-    are not told apart from the country), and so do alias-table names."""
+    """In a sports article, a city, region or unknown one-word place that plays a match
+    ("at home to Brighton", "to face Sporting", "beat Leinster") is the club. Countries
+    stay places (national teams are not told apart from the country), and so do
+    alias-table names."""
     if (
         mention.opponent
         and norm.category == "location"
         and " " not in norm.canonical
-        and places.kind(norm.canonical) in (None, "city")
+        and places.kind(norm.canonical) in (None, "city", "region")
         and aliases.lookup(norm.canonical) is None
     ):
         return NormalisedMention(norm.canonical, "organization")
     return norm
+
+
+def clubs_everywhere(
+    items: Sequence[tuple[Mention, NormalisedMention]],
+) -> list[tuple[Mention, NormalisedMention]]:
+    """In a sports article, a place name that plays a match once ("Toulouse beat Leinster")
+    is the club in all its mentions ("Toulouse coach Ugo Mola"), not only next to the match
+    words."""
+    clubs = {n.canonical for m, n in items if m.opponent and n.category == "organization"}
+    return [
+        (m, NormalisedMention(n.canonical, "organization"))
+        if n.category == "location" and n.canonical in clubs
+        else (m, n)
+        for m, n in items
+    ]
 
 
 def place_category(
@@ -1021,7 +1085,8 @@ def resolve_mentions(
                 if norm.canonical not in names:
                     names.append(norm.canonical)
 
-    sport = sports_context(n for _, n in items)
+    # Two mentions playing a match ("Toulouse beat Leinster") make a sports article too.
+    sport = sports_context(n for _, n in items) or sum(m.opponent for m, _ in items) >= 2
     resolved: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
         resolved_short = False
@@ -1045,6 +1110,8 @@ def resolve_mentions(
                 norm = club_category(norm, gazetteer)
                 norm = opponent_club(norm, mention, aliases, gazetteer)
         resolved.append((mention, norm))
+    if sport:
+        resolved = clubs_everywhere(resolved)
 
     resolved = link_acronyms(resolved, aliases)
     with_legal_form = corporate_full_names([n for _, n in resolved])
@@ -1132,7 +1199,7 @@ _CORPORATE_SUFFIXES = frozenset(
 )
 _CORPORATE_SUFFIX_AFTER_RE = re.compile(
     r"(?:[ \t]+(?:Inc|Corp|Co|Ltd|LLC|PLC|plc|AG|SA|SE|NV|N\.V|GmbH|SpA|BV|Holdings|Group|"
-    r"Global|Platforms|Corporation|Company)\b\.?)+"
+    r"Global|Platforms|Corporation|Company|News)\b\.?)+"
 )
 
 
@@ -1241,17 +1308,27 @@ def link_acronyms(
         ):
             defined[loose_key(mention.acronym)] = norm
     by_initials: dict[str, set[str]] = {}
-    for _, norm in items:
-        if norm.category == "organization" and " " in norm.canonical:
+    for mention, norm in items:
+        # Names written out in the article: an acronym the table expanded does not count.
+        if norm.category == "organization" and " " in mention.text.strip():
             for key in initials(norm.canonical):
                 if len(key) >= 2:
                     by_initials.setdefault(key, set()).add(norm.canonical)
+    # Organisations the article names in words (not only by an acronym).
+    named_orgs = {
+        norm.canonical for mention, norm in items
+        if norm.category == "organization" and " " in mention.text.strip()
+    }
     linked: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
         surface = "" if " " in mention.text.strip() else _clean_surface(mention.text)
         if norm.category in ("organization", "location", "person") and is_acronym(surface):
             target = defined.get(loose_key(surface))
-            if target is None and aliases.lookup(surface) is None:
+            listed = aliases.lookup(surface)
+            # An alias-table acronym yields to the article's own organisation with those
+            # initials when the table's name is not otherwise in the article ("AFP" after
+            # "Australian Federal Police" is not the news agency).
+            if target is None and (listed is None or listed[0] not in named_orgs):
                 owners = set().union(*(by_initials.get(k, set()) for k in acronym_keys(surface)))
                 if len(owners) == 1:
                     target = NormalisedMention(next(iter(owners)), "organization")
@@ -1298,19 +1375,25 @@ _ORG_TAIL_WORDS = frozenset(
      "service", "society", "tribunal", "union", "university", "association", "alliance",
      "assembly", "parliament", "corporation", "inc", "corp", "ltd", "plc", "airlines",
      "airways", "college", "school", "academy", "office", "unit", "forces", "army",
-     "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group"}
+     "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group",
+     # organisations-round additions: institutions whose names end with these words
+     "hospital", "railway", "railways", "fellowship", "synod", "laboratory", "observatory",
+     "museum", "gallery", "orchestra", "infirmary", "polytechnic", "seminary"}
 )
 _ORG_HEAD_WORDS = frozenset(
     {"bank", "university", "ministry", "department", "court", "council", "board", "office",
      "commission", "committee", "institute", "federation", "association", "organisation",
      "organization", "church", "academy", "college", "museum", "league", "union",
-     "confederation", "chamber", "bureau", "agency", "society", "party", "school"}
+     "confederation", "chamber", "bureau", "agency", "society", "party", "school",
+     "fellowship", "hospital"}
 )
 _CAPITALISED_NAME_RE = re.compile(
     r"(?<![\w.])[A-Z][\w&.\-]*(?:[ \t]+(?:(?:of|for|and|on|the|&)[ \t]+){0,2}[A-Z][\w&.\-]*)+"
 )
 _RUN_CONNECTORS = frozenset({"of", "for", "and", "on", "the", "&"})
-_PLACE_LABELS = frozenset({"GPE", "LOC", "NORP"})
+# Labels a keyword run may replace: places and demonyms read inside an organisation name,
+# and facilities ("Great Ormond Street Hospital" read as a building).
+_PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC"})
 
 
 def _trim_run(text: str, start: int, end: int) -> tuple[int, int]:
@@ -1470,14 +1553,44 @@ _PERSON_NAME_RE = re.compile(
 )
 _NOT_PERSON_WORDS = _ORG_TAIL_WORDS | _LEGAL_FORM_WORDS | _SITE_WORDS | frozenset(
     {"center", "centre", "news", "times", "post", "airlines", "motors", "energy", "capital",
-     "partners", "systems", "technologies", "media", "press", "network", "studios", "games"}
+     "partners", "systems", "technologies", "media", "press", "network", "studios", "games",
+     # words of organisation names that are never given names or surnames
+     "community", "national", "international", "federal", "royal", "central", "united",
+     "world", "global", "economic", "european", "democratic", "public", "state", "team"}
 )
+
+
+def looks_like_person_name(name: str) -> bool:
+    """Two or three capitalised words shaped like a person's name, none of them an
+    organisation, site or club word ("Marc Chagall"; not "Reserve Bank", "Aston Villa")."""
+    return bool(_PERSON_NAME_RE.match(name)) and not any(
+        w.casefold() in _NOT_PERSON_WORDS or w.casefold() in _CLUB_TAILS for w in name.split()
+    )
+
+
+# "Stefano Carniani of the Scuola Normale Superiore": a person and the body they belong to.
+_OF_ORG_AFTER_RE = re.compile(r"[ \t]+of[ \t]+(?:the[ \t]+)?[A-Z]")
+_PERSON_OF_ORG_RE = re.compile(
+    r"^(?P<person>[^\s].*?)[ \t]+of[ \t]+(?:the[ \t]+)?(?P<org>[A-Z].*)$"
+)
+
+
+def split_person_of_org(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``(person_end, org_start)`` for an ORG span that reads "<Person> of <Organisation>"
+    ("Remco Evenepoel of Soudal Quick-Step"), else None. The person part must be
+    person-shaped (:func:`looks_like_person_name`), so "Bank of England" or "Reserve Bank
+    of India" stay whole."""
+    match = _PERSON_OF_ORG_RE.match(text[start:end])  # "^" anchors at the string's start
+    if match is None or not looks_like_person_name(match.group("person")):
+        return None
+    return start + match.end("person"), start + match.start("org")
 
 
 def person_by_role(text: str, start: int, end: int) -> bool:
     """True when an ORG span of two or three name-shaped words ("Naledi Pandor") sits next
     to a person's role: right after one ("Governor X", "minister, X") or followed by an
-    apposition naming one (", chief executive of", ", who", ", 58,"). Names holding an
+    apposition naming one (", chief executive of", ", who", ", 58,") or by the body they
+    belong to ("Stefano Carniani of the Scuola ..."). Names holding an
     organisation or site word ("Lincoln Center") are never moved."""
     name = text[start:end]
     if not _PERSON_NAME_RE.match(name) or any(
@@ -1486,7 +1599,11 @@ def person_by_role(text: str, start: int, end: int) -> bool:
         return False
     before = text[max(0, start - 40) : start]
     after = text[end : end + 60]
-    return bool(_ROLE_BEFORE_RE.search(before) or _ROLE_AFTER_RE.match(after))
+    return bool(
+        _ROLE_BEFORE_RE.search(before)
+        or _ROLE_AFTER_RE.match(after)
+        or _OF_ORG_AFTER_RE.match(text, end)
+    )
 
 
 # Words right before a span that make it a place: "the streets of Khan Younis", "near El
@@ -1529,7 +1646,7 @@ def person_by_speech(
     if _HONORIFIC_BEFORE_RE.search(text, max(0, start - 6), start):
         return True
     return (
-        label != "ORG"
+        label not in ("ORG", "NORP")  # groups and parties speak too ("the Greens said")
         and places.kind(name) is None
         and _SPEECH_AFTER_RE.match(text, end) is not None
     )
@@ -1571,6 +1688,65 @@ def untagged_full_names(
     return sorted(found)
 
 
+# Common nouns that introduce an organisation's name ("health insurer Medibank Private",
+# "online marketplace Temu", "exams regulator Ofqual"), or a person's place of work
+# ("an analyst at Morningstar", "researchers at ..."). "rival" and "partner" are left out:
+# they introduce persons as often as companies.
+_ORG_NOUN_BEFORE_RE = re.compile(
+    r"\b(?:company|firm|group|insurer|lender|bank|broadcaster|newspaper|tabloid|charity|"
+    r"union|regulator|watchdog|agency|carmaker|automaker|chipmaker|drugmaker|maker|"
+    r"retailer|chain|carrier|airline|operator|developer|start-?up|publisher|marketplace|"
+    r"consultancy|think[ -]tank|conglomerate|supermarket|manufacturer|brokerage|"
+    r"federation|journal|magazine|alliance|coalition[ \t]+partner|"
+    r"(?:analysts?|economists?|strategists?|researchers?|scientists?|professor|"
+    r"spokes(?:man|woman|person)|executives?|lawyers?|officials?)[ \t]+(?:at|of|from))"
+    r"(?P<comma>,?)[ \t]+$",
+    re.IGNORECASE,
+)
+# Nouns after a name that make it an organisation: "The Nikkei newspaper reported".
+_ORG_NOUN_AFTER_RE = re.compile(
+    r"[ \t]+(?:newspaper|daily|tabloid|broadcaster|magazine|news[ \t]+agency)\b"
+)
+# ", which said": places and organisations take "which", persons "who".
+_WHICH_AFTER_RE = re.compile(r",[ \t]+which\b")
+# Nouns after a span that make it an event, not an organisation ("the Computex trade
+# show"). "summit" and "conference" are left out: "a NATO summit" names NATO.
+_EVENT_AFTER_RE = re.compile(
+    r"[ \t]+(?:trade[ \t]+(?:show|fair)|festival|tournament|expo)\b"
+)
+
+
+def org_by_context(
+    text: str, start: int, end: int, places: PlaceNames, label: str = "PERSON"
+) -> bool:
+    """True when the words around a name the model called a person or a place make it an
+    organisation: a common noun that introduces companies and bodies right before it
+    ("health insurer Medibank Private", "an analyst at Morningstar", "union federation,
+    Rengo" unless tagged a person), ", which" or a press noun right after it
+    ("Milieudefensie, which ...", "the Nikkei newspaper"), provided the gazetteer does not
+    know the name as a place ("professor at Oxford" is left alone)."""
+    name = text[start:end]
+    if not name[:1].isupper() or places.kind(name) is not None:
+        return False
+    if _HONORIFIC_BEFORE_RE.search(text, max(0, start - 6), start):
+        return False
+    before = _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
+    # "union federation, Rengo,": the comma form only for names the model did not call a
+    # person ("a lawyer for the firm, John Smith," is a person).
+    if before is not None and before.group("comma") and label == "PERSON":
+        before = None
+    return bool(
+        before is not None
+        or _WHICH_AFTER_RE.match(text, end)
+        or _ORG_NOUN_AFTER_RE.match(text, end)
+    )
+
+
+def names_an_event(text: str, end: int) -> bool:
+    """True when an event noun follows the span: "the Computex trade show"."""
+    return _EVENT_AFTER_RE.match(text, end) is not None
+
+
 def label_from_context(
     text: str, start: int, end: int, label: str, places: PlaceNames
 ) -> str:
@@ -1585,6 +1761,10 @@ def label_from_context(
         return "PERSON"
     if label in ("ORG", "PERSON", "NORP") and place_by_context(text, start, end):
         return "LOC"
+    if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places, label):
+        return "ORG"
+    if label == "ORG" and names_an_event(text, end):
+        return "EVENT"  # not a kept label: dropped
     return label
 
 
@@ -1658,7 +1838,8 @@ def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> i
 _GEO_FEATURE_RE = re.compile(
     r"[ \t]+(?:rainforest|forest|jungle|river|basin|savanna|savannah|desert|mountains|"
     r"valley|delta|sea|ocean|coast|coastline|peninsula|plateau|lake|strait|gulf|"
-    r"highlands|steppe|wetlands?|biome|region|camp|mountains)\b"
+    r"highlands|steppe|wetlands?|biome|region|camp|mountains|district|neighbou?rhood|"
+    r"suburb|prefecture|province|township|municipality)\b"
 )
 
 
@@ -1690,10 +1871,198 @@ def team_name_end(text: str, end: int, taken: frozenset[int] = frozenset()) -> i
     return tail.end()
 
 
+_SITE_AFTER_RE = re.compile(
+    r"[ \t]+(?:Stadium|Arena|Airport|Cathedral|Mosque|Temple|Bridge|Tower|Racecourse)"
+    r"(?![ \t]+[A-Z])\b"
+)
+
+
+def site_name_end(text: str, end: int) -> int | None:
+    """End of a site name when a capitalised site word follows the span and ends the name:
+    "Tottenham Hotspur" + " Stadium" (the alias ruler stops at the club's name). None when
+    nothing such follows."""
+    match = _SITE_AFTER_RE.match(text, end)
+    return match.end() if match is not None else None
+
+
+# Capitalised portfolio words before a title: "Education Secretary", "Media regulator".
+_TITLE_AFTER_RE = re.compile(r"[ \t]+(?:Secretary|Minister|Commissioner|regulator|minister|"
+                             r"secretary|commissioner|spokesman|spokeswoman)\b")
+
+
+def modifies_a_title(text: str, start: int, end: int) -> bool:
+    """True for a one-word ORG span that only qualifies a title after it ("Education
+    Secretary Bridget Phillipson", "Media regulator Ofcom"); alias-table names are kept
+    ("NATO Secretary General", "Kremlin spokesman")."""
+    name = text[start:end]
+    return (
+        " " not in name.strip()
+        and _TITLE_AFTER_RE.match(text, end) is not None
+        and default_alias_table().lookup(name) is None
+        and not is_acronym(name)
+    )
+
+
 def geo_feature_follows(text: str, end: int) -> bool:
     """True when a geographic common noun follows the span: "the Amazon rainforest",
     "the Cerrado savanna" name places whatever the model thought of "Amazon"."""
     return _GEO_FEATURE_RE.match(text, end) is not None
+
+
+_COUNTRY_SUFFIX_END_RE = re.compile(
+    r"(?:[,.;:)]|[ \t]+(?:said|says|called|welcomed|urged|warned|and|which|who|has|had|is|"
+    r"was|will|would|has)\b|$)"
+)
+_CAMPUS_GAP = ", "
+
+
+def _is_country_name(name: str, places: PlaceNames) -> bool:
+    return places.kind(name) == "country" or (len(name) == 2 and name.isupper())
+
+
+def _continues_org(
+    text: str, org: tuple[int, int, str], span: tuple[int, int, str], places: PlaceNames
+) -> bool:
+    """ "Toyota" + "Motor Corp"; "Google" + "DeepMind" (a one-word PERSON); "Greenpeace"
+    + "Netherlands" ending the phrase."""
+    start, end, label = span
+    if text[org[1]:start] != " ":
+        return False
+    name = text[start:end]
+    return (
+        label == "ORG"
+        # "Google" + "DeepMind": one capitalised word read as a person right after a name
+        or (label == "PERSON" and " " not in name and name[:1].isupper())
+        or (
+            label == "GPE"
+            and _is_country_name(name, places)
+            and _COUNTRY_SUFFIX_END_RE.match(text, end) is not None
+        )
+    )
+
+
+def _campus_of(
+    text: str, org: tuple[int, int, str], span: tuple[int, int, str], places: PlaceNames
+) -> bool:
+    """ "University of California" + ", Santa Cruz" ending the phrase (not a list)."""
+    start, end, label = span
+    return (
+        text[org[1]:start] == _CAMPUS_GAP
+        and label in ("GPE", "LOC")
+        and "University of " in text[org[0]:org[1]]
+        and places.kind(text[start:end]) != "country"
+        and _COUNTRY_SUFFIX_END_RE.match(text, end) is not None
+        and re.match(r"[ \t]+(?:and|or)\b", text[end:end + 5]) is None
+    )
+
+
+def merge_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], places: PlaceNames
+) -> list[tuple[int, int, str]]:
+    """Join organisation names that the model (or the alias ruler) cut in two:
+
+    * two ORG spans one space apart: "Toyota" + "Motor Corp", or an ORG span and a
+      one-word PERSON span: "Google" + "DeepMind";
+    * an ORG span and a country right after it that ends the phrase: "Greenpeace" +
+      "Netherlands called ...", "Cancer Research" + "UK." (national branches);
+    * a university and its campus after a comma: "University of California" + ", Santa
+      Cruz" (when the campus ends the phrase, so lists of places are not swallowed).
+    ``spans`` are sorted ``(start, end, label)``; the merged span is ORG."""
+    merged: list[tuple[int, int, str]] = []
+    for span in spans:
+        if merged and merged[-1][2] == "ORG" and (
+            _continues_org(text, merged[-1], span, places)
+            or _campus_of(text, merged[-1], span, places)
+        ):
+            merged[-1] = (merged[-1][0], span[1], "ORG")
+            continue
+        merged.append(span)
+    return merged
+
+
+_START_CONNECTORS = frozenset({"for", "of", "a", "the"})
+_NOT_NAME_START = frozenset({"the", "a", "an", "this", "that", "its", "his", "her", "their"})
+_PREVIOUS_WORD_RE = re.compile(r"([A-Za-z][\w'\u2019-]*)[ \t]$")
+
+
+def org_start(text: str, start: int, taken_until: int = 0) -> int:
+    """Start of an organisation span extended back over capitalised words the model left
+    out: "Popular Movement party" -> "Union for a Popular Movement party", "Democrats" ->
+    "Free Democrats". Words are taken back to a capitalised one, over "for"/"of"/"a"/"the"
+    only to an organisation head word ("Union for a ..."), never over a sentence start, a
+    possessive, a title or role word, a date or another entity (``taken_until``: end of the
+    previous entity)."""
+    best = start
+    pos = start
+    over_connector = False
+    for _ in range(6):
+        match = _PREVIOUS_WORD_RE.search(text, max(taken_until, pos - 30), pos)
+        if match is None:
+            break
+        word = match.group(1)
+        before = text[max(0, match.start() - 2) : match.start()].rstrip(" \t")
+        sentence_start = match.start() == 0 or before[-1:] in (".", "!", "?", "\n", "", '"')
+        if word in _START_CONNECTORS:
+            pos = match.start()
+            over_connector = True
+            continue
+        lowered = word.casefold()
+        if over_connector and lowered not in _ORG_HEAD_WORDS:
+            break  # "Lindner of the Free Democrats": only "<Head> for/of" names go on
+        if (
+            not word[:1].isupper()
+            or sentence_start
+            or word.endswith(("'s", "\u2019s", "'"))
+            or lowered in _NOT_NAME_START
+            or lowered in _ROLE_WORDS
+            or lowered.rstrip(".") in _TITLES
+            or lowered in _DATE_WORDS
+        ):
+            break
+        best = pos = match.start()
+    return best
+
+
+_LIST_GAPS = frozenset({", ", " and ", ", and ", " & "})
+
+
+def persons_by_list(
+    text: str, spans: Sequence[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """A person-shaped ORG span listed next to persons and no organisation is a person:
+    "works by Jackson Pollock, Mark Rothko and Joan Mitchell" (the model tagged the first
+    ORG). Neighbours are the spans right before and after, joined by ", " or " and "."""
+    result = list(spans)
+    for i, (start, end, label) in enumerate(spans):
+        if label != "ORG" or not looks_like_person_name(text[start:end]):
+            continue
+        neighbours = []
+        if i > 0 and text[spans[i - 1][1]:start] in _LIST_GAPS:
+            neighbours.append(spans[i - 1][2])
+        if i + 1 < len(spans) and text[end:spans[i + 1][0]] in _LIST_GAPS:
+            neighbours.append(spans[i + 1][2])
+        if neighbours and all(n == "PERSON" for n in neighbours):
+            result[i] = (start, end, "PERSON")
+    return result
+
+
+def _split_persons_of_orgs(
+    text: str, spans: Sequence[tuple[int, int, str]], title_chars: int
+) -> list[tuple[int, int, str]]:
+    """Body ORG spans "<Person> of <Organisation>" as two spans (:func:`split_person_of_org`)."""
+    result: list[tuple[int, int, str]] = []
+    for start, end, label in spans:
+        parts = split_person_of_org(text, start, end) if label == "ORG" and (
+            start >= title_chars) else None
+        if parts is None:
+            result.append((start, end, label))
+        else:
+            result += [(start, parts[0], "PERSON"), (parts[1], end, "ORG")]
+    return result
+
+
+# Labels not kept by themselves that context may still show to be organisations.
+_OTHER_NAME_LABELS = frozenset({"WORK_OF_ART", "PRODUCT"})
 
 
 def mentions_from_doc(
@@ -1721,15 +2090,27 @@ def mentions_from_doc(
             replaced.update(covered)
             spans.append((start, end, "ORG"))
     spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    spans = merge_org_spans(full_text, spans, places)
+    spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
     entity_starts = frozenset(start for start, _, _ in spans)
     covered_until = 0
     for ent_start, ent_end, ent_label in spans:
         if ent_label not in LABEL_CATEGORIES and ent_label != "FAC":
-            continue
+            # "the journal Nature" (WORK_OF_ART), "union federation, Rengo" (PRODUCT)
+            if ent_label not in _OTHER_NAME_LABELS or not org_by_context(
+                full_text, ent_start, ent_end, places, ent_label
+            ):
+                continue
+            ent_label = "ORG"
         if ent_start < covered_until:  # inside a span extended over it ("Siemens" + "AG")
             continue
         ent_label = label_from_context(full_text, ent_start, ent_end, ent_label, places)
         start = repair_span_start(full_text, ent_start, ent_label)
+        if start >= title_chars and (
+            ent_label == "ORG"
+            or (ent_label == "NORP" and is_party_name(full_text[ent_start:ent_end]))
+        ):
+            start = max(org_start(full_text, start, covered_until), title_chars)
         end = repair_span_end(full_text, ent_start, ent_end, ent_label)
         bracket = full_text.find("(", start + 1, end)
         if bracket > start:  # "Court of Arbitration for Sport (CAS": the name ends before
@@ -1739,6 +2120,11 @@ def mentions_from_doc(
         label = ent_label
         if label == "ORG":
             end = corporate_suffix_end(full_text, end)
+            if modifies_a_title(full_text, start, end):
+                continue
+        site_end = site_name_end(full_text, end)
+        if site_end is not None and label in ("ORG", "PERSON", "GPE"):
+            end, label = site_end, "FAC"  # "Tottenham Hotspur" + " Stadium"
         acronym = acronym_after(full_text, end)
         text = full_text[start:end]
         if label in ("ORG", "PERSON") and geo_feature_follows(full_text, end):
