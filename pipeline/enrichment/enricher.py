@@ -51,7 +51,8 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 #        keyword spans, legal forms, broader alias table (entity canonical names changed);
 #        title and body read as one NER doc.
 # 1.4.0: organisations from context cues, cut organisation names joined back, events and
-#        article-defined acronyms (organisation names and categories changed).
+#        article-defined acronyms (organisation names and categories changed); topic
+#        vocabulary for performing arts, lodging, online marketplaces, volunteering.
 ENRICHMENT_VERSION = "1.4.0"
 
 NER_LANGUAGES = frozenset({"en"})

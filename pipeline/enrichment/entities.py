@@ -1040,6 +1040,19 @@ def majority_categories(items: Sequence[NormalisedMention]) -> dict[str, Categor
     }
 
 
+def _renamed(resolved: list[tuple[Mention, NormalisedMention]], names: Mapping[str, str],
+             category: Category, from_categories: tuple[Category, ...]
+             ) -> list[tuple[Mention, NormalisedMention]]:
+    """``resolved`` with each name of ``names`` (in one of ``from_categories``) replaced by
+    its full form, as ``category``."""
+    return [
+        (m, NormalisedMention(names[n.canonical], category))
+        if n.category in from_categories and n.canonical in names
+        else (m, n)
+        for m, n in resolved
+    ]
+
+
 def resolve_mentions(
     mentions: Sequence[Mention], aliases: AliasTable, places: PlaceNames | None = None
 ) -> Entities:
@@ -1114,23 +1127,13 @@ def resolve_mentions(
         resolved = clubs_everywhere(resolved)
 
     resolved = link_acronyms(resolved, aliases)
-    with_legal_form = corporate_full_names([n for _, n in resolved])
-    resolved = [
-        (m, NormalisedMention(with_legal_form[n.canonical], "organization"))
-        if n.category == "organization" and n.canonical in with_legal_form
-        else (m, n)
-        for m, n in resolved
-    ]
+    resolved = _renamed(resolved, corporate_full_names([n for _, n in resolved]),
+                        "organization", ("organization",))
 
     # Single words standing for an organisation: only those spaCy did not call a place or
     # resolve to a person ("Meta" ORG or PERSON -> "Meta Platforms").
-    short_orgs = org_short_names([n for _, n in resolved], aliases)
-    resolved = [
-        (m, NormalisedMention(short_orgs[n.canonical], "organization"))
-        if n.canonical in short_orgs and n.category in ("person", "organization")
-        else (m, n)
-        for m, n in resolved
-    ]
+    resolved = _renamed(resolved, org_short_names([n for _, n in resolved], aliases),
+                        "organization", ("person", "organization"))
 
     # A generic word left on its own ("the Court said", "the Commission") names no
     # particular organisation once no longer name of the article claimed it.
@@ -1139,13 +1142,8 @@ def resolve_mentions(
         if not (n.category == "organization" and is_generic_org_word(n.canonical, aliases))
     ]
 
-    short_places = location_short_names([n for _, n in resolved])
-    resolved = [
-        (m, NormalisedMention(short_places[n.canonical], "location"))
-        if n.category == "location" and n.canonical in short_places
-        else (m, n)
-        for m, n in resolved
-    ]
+    resolved = _renamed(resolved, location_short_names([n for _, n in resolved]),
+                        "location", ("location",))
 
     winners = majority_categories([n for _, n in resolved])
     resolved = [
