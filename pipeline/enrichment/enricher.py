@@ -12,7 +12,7 @@ The Enricher is not meant to be pickled: build it where it is used.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,11 +118,12 @@ def split_title_mentions(mentions: Iterable[Mention], title_chars: int) -> list[
     title) and body mentions (offsets in the body). A span across the break is dropped."""
     body_start = title_chars + len(TITLE_BREAK)
     split: list[Mention] = []
-    for m in mentions:
+    for m in mentions:  # the constructor, not dataclasses.replace: ~5x cheaper, hot path
         if m.start + len(m.text) <= title_chars:
-            split.append(replace(m, in_title=True))
+            split.append(Mention(m.text, m.label, m.start, True, m.acronym, m.opponent))
         elif m.start >= body_start:
-            split.append(replace(m, start=m.start - body_start, in_title=False))
+            split.append(Mention(m.text, m.label, m.start - body_start, False, m.acronym,
+                                 m.opponent))
     return split
 
 
@@ -215,10 +216,10 @@ class Enricher:
                  for i in ner_indices]
         docs: list[Doc] = list(self.nlp.pipe(texts, batch_size=self.batch_size))
         entities_by_index: dict[int, Entities] = {}
-        for i, doc in zip(ner_indices, docs, strict=True):
+        for i, text, doc in zip(ner_indices, texts, docs, strict=True):
             title_chars = len(prepared[i].title)
-            mentions = split_title_mentions(mentions_from_doc(doc, title_chars=title_chars),
-                                            title_chars)
+            mentions = split_title_mentions(
+                mentions_from_doc(doc, title_chars=title_chars, text=text), title_chars)
             entities_by_index[i] = resolve_mentions(mentions, self.aliases)
 
         return [self._finish(p, entities_by_index.get(i)) for i, p in enumerate(prepared)]
