@@ -219,7 +219,8 @@ class Enricher:
         for i, text, doc in zip(ner_indices, texts, docs, strict=True):
             title_chars = len(prepared[i].title)
             mentions = split_title_mentions(
-                mentions_from_doc(doc, title_chars=title_chars, text=text), title_chars)
+                mentions_from_doc(doc, title_chars=title_chars, text=text,
+                                  aliases=self.aliases), title_chars)
             entities_by_index[i] = resolve_mentions(mentions, self.aliases)
 
         return [self._finish(p, entities_by_index.get(i)) for i, p in enumerate(prepared)]

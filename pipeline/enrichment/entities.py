@@ -1888,7 +1888,8 @@ _TITLE_AFTER_RE = re.compile(r"[ \t]+(?:Secretary|Minister|Commissioner|regulato
                              r"secretary|commissioner|spokesman|spokeswoman)\b")
 
 
-def modifies_a_title(text: str, start: int, end: int) -> bool:
+def modifies_a_title(text: str, start: int, end: int,
+                     aliases: AliasTable | None = None) -> bool:
     """True for a one-word ORG span that only qualifies a title after it ("Education
     Secretary Bridget Phillipson", "Media regulator Ofcom"); alias-table names are kept
     ("NATO Secretary General", "Kremlin spokesman")."""
@@ -1896,7 +1897,7 @@ def modifies_a_title(text: str, start: int, end: int) -> bool:
     return (
         " " not in name.strip()
         and _TITLE_AFTER_RE.match(text, end) is not None
-        and default_alias_table().lookup(name) is None
+        and (aliases if aliases is not None else default_alias_table()).lookup(name) is None
         and not is_acronym(name)
     )
 
@@ -2064,22 +2065,21 @@ _OTHER_NAME_LABELS = frozenset({"WORK_OF_ART", "PRODUCT"})
 
 
 def mentions_from_doc(
-    doc: Doc, *, in_title: bool = False, offset: int = 0, places: PlaceNames | None = None,
-    title_chars: int = 0, text: str | None = None,
+    doc: Doc, *, offset: int = 0, places: PlaceNames | None = None,
+    title_chars: int = 0, text: str | None = None, aliases: AliasTable | None = None,
 ) -> list[Mention]:
     """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions),
     with cut spans repaired (:func:`repair_span_end`), ORG/PERSON spans followed by a
     geographic noun relabelled LOC (:func:`geo_feature_follows`) and "Dallas" + "Mavericks"
     joined into a team (:func:`team_name_end`).
 
-    ``in_title``: the whole doc is a headline. ``title_chars``: the doc starts with a
-    headline of that many characters (title and body read as one doc); mentions starting
-    there are title mentions, and the body-only rules skip them. ``text``: the string the
-    doc was made from, when the caller has it (``Doc.text`` rebuilds it from the tokens,
-    ~1 ms for a news article)."""
+    ``title_chars``: the doc starts with a headline of that many characters (title and body
+    read as one doc); mentions starting there are title mentions, and the body-only rules
+    skip them. ``text``: the string the doc was made from, when the caller has it
+    (``Doc.text`` rebuilds it from the tokens, ~1 ms for a news article). ``aliases``: the
+    alias table in use (default: the repository's)."""
     full_text = text if text is not None else doc.text
-    if in_title:
-        title_chars = len(full_text)
+    aliases = aliases if aliases is not None else default_alias_table()
     mentions: list[Mention] = []
     places = places if places is not None else default_place_names()
     spans = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
@@ -2120,7 +2120,7 @@ def mentions_from_doc(
         label = ent_label
         if label == "ORG":
             end = corporate_suffix_end(full_text, end)
-            if modifies_a_title(full_text, start, end):
+            if modifies_a_title(full_text, start, end, aliases):
                 continue
         site_end = site_name_end(full_text, end)
         if site_end is not None and label in ("ORG", "PERSON", "GPE"):
@@ -2248,4 +2248,4 @@ def extract_entities(
     else:
         doc = doc_or_text
     table = aliases if aliases is not None else default_alias_table()
-    return resolve_mentions(mentions_from_doc(doc), table)
+    return resolve_mentions(mentions_from_doc(doc, aliases=table), table)
