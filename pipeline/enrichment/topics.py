@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -119,13 +119,10 @@ class TopicLexicon:
     max_topics: int = 4
     title_weight: float = 2.0
 
-    @property
+    @cached_property
     def index(self) -> _TermIndex:
-        # Built on first use and kept (the dataclass is frozen, hence __dict__).
-        built = self.__dict__.get("_index")
-        if built is None:
-            built = self.__dict__["_index"] = _TermIndex.build(self.topics)
-        return built
+        """The terms inverted for counting, built on first use."""
+        return _TermIndex.build(self.topics)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> TopicLexicon:
