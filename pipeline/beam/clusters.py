@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
 from pipeline.enrichment.neardup import MAX_DISTANCE, hamming
 from pipeline.sinks.backoff import OutageBackoff
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "newspipe"
 CANDIDATE_FIELDS = ["simhash", "cluster_id"]
 
 
@@ -185,43 +182,39 @@ def lookup_candidates(client: Any, index: str, docs: Sequence[Mapping[str, Any]]
     return list(found.values())
 
 
-class AssignClusters(beam.DoFn):
-    """Batches of (message, doc) -> (message, doc with ``cluster_id``), one by one.
+class ClusterAssigner:
+    """Cluster ids for batches of documents, looked up in the index (see
+    :func:`lookup_candidates`) and among this worker's recent articles.
 
-    Elasticsearch unreachable: waited out with backoff like the index step does (the batch
+    Elasticsearch unreachable: waited out with backoff like the bulk write is (the batch
     could not be written anyway, and a guessed cluster would stick), for up to
-    ``outage_timeout_s``; then the bundle fails and its offsets stay uncommitted. Any other
-    lookup error (after ``attempts`` tries): the batch is clustered against this worker's
-    recent articles only; a cluster may be missed, no article is lost nor held up.
+    ``outage_timeout_s``; then :class:`~pipeline.sinks.backoff.OutageTimeout` fails the
+    bundle and its offsets stay uncommitted. Any other lookup error (after ``attempts``
+    tries): the batch is clustered against this worker's recent articles only; a cluster may
+    be missed, no article is lost nor held up.
+
+    Not thread-safe: one caller at a time (the job's single writer thread).
     """
 
-    def __init__(self, es_kwargs: dict[str, Any], index: str, max_hits: int = 2000,
+    def __init__(self, client: Any, index: str, *, max_hits: int = 2000,
                  recent_capacity: int = 20_000, attempts: int = 3,
                  outage_timeout_s: float = 3600.0):
-        self.es_kwargs = es_kwargs
+        self.client = client
         self.index = index
         self.max_hits = max_hits
-        self.recent_capacity = recent_capacity
         self.attempts = attempts
         self.outage_timeout_s = outage_timeout_s
-        self.joined = Metrics.counter(NAMESPACE, "articles_joined_cluster")
-        self.lookup_failed = Metrics.counter(NAMESPACE, "cluster_lookups_failed")
+        self.recent = RecentFingerprints(recent_capacity)
 
-    def setup(self) -> None:
-        from elasticsearch import Elasticsearch
+    def assign(self, docs: Sequence[Mapping[str, Any]]) -> tuple[list[str], bool]:
+        """The batch's cluster ids, in order, and whether the index lookup had to be given
+        up (the clusters then come from recent articles only)."""
+        stored = self.stored_candidates(docs)
+        return assign_clusters(docs, stored or [], self.recent), stored is None
 
-        self._client = Elasticsearch(**self.es_kwargs)
-        self._recent = RecentFingerprints(self.recent_capacity)
-
-    def process(self, batch: list[tuple[Any, dict[str, Any]]]) -> Iterator[Any]:
-        docs = [doc for _, doc in batch]
-        clusters = assign_clusters(docs, self._stored_candidates(docs), self._recent)
-        for (message, doc), cluster in zip(batch, clusters, strict=True):
-            if cluster != doc["id"]:
-                self.joined.inc()
-            yield message, {**doc, "cluster_id": cluster}
-
-    def _stored_candidates(self, docs: list[dict[str, Any]]) -> list[Candidate]:
+    def stored_candidates(self, docs: Sequence[Mapping[str, Any]]) -> list[Candidate] | None:
+        """The index's candidates for ``docs``; None if the lookup failed ``attempts``
+        times with a query or server error."""
         from elasticsearch import ConnectionError as ESConnectionError
         from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 
@@ -229,7 +222,7 @@ class AssignClusters(beam.DoFn):
         failures = 0
         while True:
             try:
-                return lookup_candidates(self._client, self.index, docs, self.max_hits)
+                return lookup_candidates(self.client, self.index, docs, self.max_hits)
             except (ESConnectionError, ESConnectionTimeout) as exc:
                 log.warning("Elasticsearch unreachable (%s); retrying the near-duplicate "
                             "lookup in %.1fs", exc, backoff.delay)
@@ -238,31 +231,6 @@ class AssignClusters(beam.DoFn):
                 log.warning("near-duplicate lookup failed (%d/%d): %s", failures,
                             self.attempts, exc)
                 if failures >= self.attempts:
-                    self.lookup_failed.inc()
-                    return []
+                    return None
             backoff.pause(f"Elasticsearch unreachable for the near-duplicate lookup for "
                           f"{self.outage_timeout_s:.0f}s")
-
-    def teardown(self) -> None:
-        client = getattr(self, "_client", None)
-        if client is not None:
-            client.close()
-
-
-class ClusterNearDuplicates(beam.PTransform):
-    """(message, doc) -> (message, doc with ``cluster_id``), batched for one lookup."""
-
-    def __init__(self, es_kwargs: dict[str, Any], index: str, batch_size: int = 64,
-                 outage_timeout_s: float = 3600.0):
-        super().__init__()
-        self.es_kwargs = es_kwargs
-        self.index = index
-        self.batch_size = batch_size
-        self.outage_timeout_s = outage_timeout_s
-
-    def expand(self, docs: beam.PCollection) -> beam.PCollection:
-        return (docs
-                | "BatchForClusters" >> beam.BatchElements(min_batch_size=1,
-                                                           max_batch_size=self.batch_size)
-                | "AssignClusters" >> beam.ParDo(AssignClusters(
-                    self.es_kwargs, self.index, outage_timeout_s=self.outage_timeout_s)))

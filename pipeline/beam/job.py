@@ -1,7 +1,8 @@
 """The streaming enrichment job.
 
-    raw topic -> Decode -> Enrich (batched, nlp.pipe) -> Elasticsearch (bulk)
-                    \\________________\\______________________\\-> dead-letter topic
+    raw topic -> Decode -> Enrich (batched, nlp.pipe) -> near-duplicate cluster and
+                    |             |                     Elasticsearch bulk (writer thread)
+                    +-------------+---------------------+-> dead-letter topic
 
 ``run(argv)`` takes the project's settings as defaults, job flags override them, and
 anything it does not know is passed to Beam (``--runner``, ``--streaming``, ...).
@@ -18,16 +19,15 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline.beam.clusters import ClusterNearDuplicates
 from pipeline.beam.kafka_io import ReadFromKafkaJava
 from pipeline.beam.kafka_python_source import ReadFromKafkaPython
 from pipeline.beam.messages import KafkaMessage
 from pipeline.beam.transforms import (
     DEAD,
+    ClusterAndIndex,
     DecodeArticle,
     EnrichArticles,
     PublishDeadLetters,
-    WriteToElasticsearch,
 )
 from pipeline.observability import serve_metrics
 from pipeline.provision import provision
@@ -63,10 +63,8 @@ class EnrichAndIndex(beam.PTransform):
                     | "Enrich" >> beam.ParDo(EnrichArticles(nlp_batch_size=self.batch_size))
                     .with_outputs(DEAD, main="ok"))
         indexed = (enriched.ok
-                   | "NearDuplicates" >> ClusterNearDuplicates(
-                       s.es_client_kwargs(), s.es_index, self.batch_size, self.outage_timeout_s)
-                   | "BatchForBulk" >> beam.BatchElements(**batch)
-                   | "Index" >> beam.ParDo(WriteToElasticsearch(
+                   | "BatchForIndex" >> beam.BatchElements(**batch)
+                   | "ClusterAndIndex" >> beam.ParDo(ClusterAndIndex(
                        s.es_client_kwargs(), s.es_index, self.outage_timeout_s,
                    )).with_outputs(DEAD, main="ok"))
         _ = ((decoded[DEAD], enriched[DEAD], indexed[DEAD])

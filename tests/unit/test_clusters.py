@@ -120,7 +120,7 @@ def test_candidate_searches_ask_for_the_batch_itself_and_band_sharers() -> None:
     assert len(candidate_searches([doc("short", None)], max_hits=500)) == 1
 
 
-# --- the DoFn's lookup: outages waited out, other errors degrade -------------------------
+# --- the assigner's lookup: outages waited out, other errors degrade -------------------------
 
 
 class ScriptedClient:
@@ -144,10 +144,7 @@ def assigner(client: ScriptedClient, monkeypatch: Any, **kwargs: Any) -> tuple[A
 
     sleeps: list[float] = []
     monkeypatch.setattr(backoff.time, "sleep", sleeps.append)
-    step = clusters.AssignClusters({}, "articles", **kwargs)
-    step._client = client  # what setup() would build
-    step._recent = RecentFingerprints()
-    return step, sleeps
+    return clusters.ClusterAssigner(client, "articles", **kwargs), sleeps
 
 
 def hits(*candidates: Candidate) -> dict[str, Any]:
@@ -163,8 +160,7 @@ def test_outage_is_waited_out_then_the_cluster_found(monkeypatch: Any) -> None:
     client = ScriptedClient(ESConnectionError("refused"), ESConnectionError("refused"),
                             [hits(), hits(old)])
     step, sleeps = assigner(client, monkeypatch)
-    [(message, out)] = list(step.process([("msg", doc("new", flipped(BASE, 2)))]))
-    assert (message, out["cluster_id"]) == ("msg", "cluster-1")
+    assert step.assign([doc("new", flipped(BASE, 2))]) == (["cluster-1"], False)
     assert sleeps == [0.5, 1.0] and client.calls == 3
 
 
@@ -174,14 +170,13 @@ def test_endless_outage_fails_the_bundle(monkeypatch: Any) -> None:
     step, sleeps = assigner(ScriptedClient(ESConnectionError("refused")), monkeypatch,
                             outage_timeout_s=5.0)
     with pytest.raises(OutageTimeout, match="unreachable"):
-        list(step.process([("msg", doc("new", BASE))]))
+        step.assign([doc("new", BASE)])
     assert sleeps == [0.5, 1.0, 2.0, 4.0]  # growing backoff until the next wait ends past it
 
 
 def test_other_lookup_errors_degrade_to_recent_memory(monkeypatch: Any) -> None:
     broken = [{"error": {"type": "search_phase_execution_exception"}, "status": 400}]
     step, _ = assigner(ScriptedClient(broken), monkeypatch, attempts=2)
-    first = list(step.process([("m1", doc("a", BASE))]))
-    second = list(step.process([("m2", doc("b", flipped(BASE, 1)))]))
-    assert first[0][1]["cluster_id"] == "a"
-    assert second[0][1]["cluster_id"] == "a"  # found in this worker's memory
+    assert step.assign([doc("a", BASE)]) == (["a"], True)
+    # Found in this worker's memory of recent articles:
+    assert step.assign([doc("b", flipped(BASE, 1))]) == (["a"], True)

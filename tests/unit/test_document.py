@@ -4,10 +4,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.beam.transforms import WriteToElasticsearch
 from pipeline.models import Article
 from pipeline.models.document import build_document
-from pipeline.sinks.elasticsearch import TEMPLATE_PATH, Rejection
+from pipeline.sinks.elasticsearch import TEMPLATE_PATH
 
 PYONGYANG = {"lat": 39.03385, "lon": 125.75432}
 ENRICHMENT = {
@@ -126,33 +125,6 @@ def test_unknown_publication_date_stays_null() -> None:
                                         feed_url="https://e.com/f", fetched_at=FETCHED),
                          ENRICHMENT, ENRICHED)
     assert doc["published_at"] is None and doc["fetched_at"] == FETCHED.isoformat()
-
-
-class RecordingSink:
-    """Stands in for ElasticsearchSink: records what would be bulk-indexed."""
-
-    def __init__(self) -> None:
-        self.written: list[dict[str, Any]] = []
-
-    def write(self, documents: list[dict[str, Any]]) -> list[Rejection]:
-        self.written.extend(documents)
-        return []
-
-
-def test_index_step_stamps_indexed_at_at_write_time() -> None:
-    step = WriteToElasticsearch({}, "articles", outage_timeout_s=1.0)
-    sink = RecordingSink()
-    step._sink = sink  # what setup() would build around a real client
-    doc = build()
-    before = datetime.now(UTC)
-    assert list(step.process([(None, doc)])) == [doc["id"]]
-    [written] = sink.written
-    indexed_at = datetime.fromisoformat(written["indexed_at"])
-    assert before <= indexed_at <= datetime.now(UTC)
-    for field in ("published_at", "fetched_at", "enriched_at", "indexed_at",
-                  "enrichment_version"):
-        assert written[field], field
-    assert written["indexed_at"] >= written["enriched_at"] >= written["fetched_at"]
 
 
 def test_titles_and_names_are_stored_as_plain_text() -> None:

@@ -9,11 +9,10 @@ from apache_beam.pvalue import TaggedOutput
 
 from pipeline.beam.job import flink_local_defaults
 from pipeline.beam.messages import KafkaMessage
-from pipeline.beam.transforms import DEAD, DecodeArticle, EnrichArticles, WriteToElasticsearch
+from pipeline.beam.transforms import DEAD, DecodeArticle, EnrichArticles
 from pipeline.kafka.dead_letter import DeadLetter
 from pipeline.models import Article
 from pipeline.settings import Settings
-from pipeline.sinks.elasticsearch import Rejection
 
 
 def message_for(article: Article, offset: int) -> KafkaMessage:
@@ -80,32 +79,6 @@ def test_enrich_runs_a_whole_batch_in_one_call() -> None:
     fn._enricher = EnricherFailingOn("nothing fails")  # type: ignore[assignment]
     docs, dead = split(list(fn.process(batch)))
     assert len(docs) == 5 and not dead and fn._enricher.batches == [5]  # type: ignore[attr-defined]
-
-
-class SinkRejecting:
-    def __init__(self, rejected_id: str):
-        self.rejected_id = rejected_id
-        self.written: list[dict[str, Any]] = []
-
-    def write(self, documents: list[dict[str, Any]]) -> list[Rejection]:
-        self.written.extend(documents)
-        return [Rejection(self.rejected_id, 400,
-                          "document_parsing_exception: failed to parse field [authors]")]
-
-
-def test_rejected_document_is_an_index_dead_letter_and_the_rest_is_indexed() -> None:
-    ok, rejected = article(1), article(2)
-    batch = [(message_for(a, i), {"id": a.id, "fetched_at": a.fetched_at.isoformat()})
-             for i, a in enumerate((ok, rejected))]
-    fn = WriteToElasticsearch({}, "articles", 60)
-    fn._sink = SinkRejecting(rejected.id)  # type: ignore[assignment]
-    indexed, dead = split(list(fn.process(batch)))
-    assert indexed == [ok.id]
-    [letter] = dead
-    assert (letter.stage, letter.error_type) == ("index", "ElasticsearchRejection")
-    assert letter.reason.startswith("HTTP 400: document_parsing_exception")
-    assert letter.original_payload() == rejected.to_json_bytes()
-    assert all("indexed_at" in doc for doc in fn._sink.written)  # type: ignore[attr-defined]
 
 
 def test_flink_defaults_finish_bundles_before_the_checkpoint_barrier() -> None:
