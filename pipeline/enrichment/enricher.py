@@ -53,7 +53,9 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 # 1.4.0: organisations from context cues, cut organisation names joined back, events and
 #        article-defined acronyms (organisation names and categories changed); topic
 #        vocabulary for performing arts, lodging, online marketplaces, volunteering.
-ENRICHMENT_VERSION = "1.4.0"
+# 1.5.0: listed-company gazetteer (seeds/companies.yaml) after NER and round-4 rules
+#        (organisation names and categories changed).
+ENRICHMENT_VERSION = "1.5.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})
