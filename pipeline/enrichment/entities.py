@@ -67,6 +67,8 @@ __all__ = [
     "label_from_context",
     "link_acronyms",
     "normalise_dateline",
+    "dateline_place_spans",
+    "dateline_spans",
     "opponent_club",
     "person_by_role",
     "person_by_speech",
@@ -1388,6 +1390,23 @@ _DATELINE_RE = re.compile(
 )
 
 
+# Particles that stay lower case inside hyphenated place names ("Port-au-Prince").
+_PLACE_PARTICLES = frozenset(
+    {"au", "aux", "de", "des", "du", "la", "le", "les", "en", "sur", "sous", "upon", "on", "am"}
+)
+
+
+def _dateline_case(place: str) -> str:
+    """Title case for an all-capitals dateline place, with the particles of hyphenated
+    names in lower case: "PORT-AU-PRINCE" -> "Port-au-Prince" (offsets unchanged)."""
+    parts = re.split(r"([ \-])", place.title())
+    return "".join(
+        part.lower() if i > 0 and parts[i - 1] == "-" and part.lower() in _PLACE_PARTICLES
+        else part
+        for i, part in enumerate(parts)
+    )
+
+
 def normalise_dateline(text: str) -> str:
     """Make an all-capitals wire dateline readable for the NER model, without moving any
     character: "MUMBAI - The Reserve Bank" -> "Mumbai.  The Reserve Bank". The place is
@@ -1396,11 +1415,45 @@ def normalise_dateline(text: str) -> str:
     match = _DATELINE_RE.match(text)
     if match is None or sum(ch.isalpha() for ch in match.group("place")) < 3:
         return text
-    place = match.group("place").title()
+    place = _dateline_case(match.group("place"))
     dash = "." + " " * (len(match.group("dash")) - 1) if match.group("dash").strip() else ""
     if not dash:
         return text
     return place + match.group("middle") + dash + text[match.end():]
+
+
+_MONTH_WORDS = frozenset({
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
+    "dec", "january", "february", "march", "april", "june", "july", "august", "september",
+    "october", "november", "december",
+})
+
+
+def dateline_place_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the places of an all-capitals wire dateline: "PORT MORESBY, May
+    25 -" -> "PORT MORESBY"; "DAYTON, Ohio -" -> "DAYTON" and "Ohio". A dateline names
+    where the story was filed, so these are places whatever the model reads ("Dakar" as a
+    person, "New Delhi" run into the headline). The part after the comma counts when it
+    holds no digit and no month ("May 25", "Nov. 4")."""
+    match = _DATELINE_RE.match(text)
+    if match is None or sum(ch.isalpha() for ch in match.group("place")) < 3:
+        return []
+    if not match.group("dash").strip():
+        return []
+    spans = [match.span("place")]
+    middle = match.group("middle")
+    if middle.startswith(","):
+        part = middle[1:].split("(", 1)[0]
+        words = part.split()
+        if (
+            words
+            and not any(ch.isdigit() for ch in part)
+            and words[0].rstrip(".").lower() not in _MONTH_WORDS
+            and words[0][0].isupper()
+        ):
+            start = match.start("middle") + 1 + (len(part) - len(part.lstrip()))
+            spans.append((start, start + len(part.strip())))
+    return spans
 
 
 # --- organisation names from their keywords (pure) ------------------------------------------
@@ -2106,9 +2159,33 @@ def _split_persons_of_orgs(
 _OTHER_NAME_LABELS = frozenset({"WORK_OF_ART", "PRODUCT"})
 
 
+def dateline_spans(
+    text: str,
+    spans: Sequence[tuple[int, int, str]],
+    dateline: Sequence[tuple[int, int]],
+    aliases: AliasTable,
+) -> list[tuple[int, int, str]]:
+    """``spans`` with each dateline place a GPE span of its own: the model's spans that
+    overlap it are dropped. A place the alias table lists in another category is left to
+    the model and the table."""
+    forced = []
+    for start, end in dateline:
+        known = aliases.lookup(text[start:end])
+        if known is None or known[1] == "location":
+            forced.append((start, end))
+    if not forced:
+        return list(spans)
+    kept = [
+        span for span in spans
+        if not any(span[0] < end and start < span[1] for start, end in forced)
+    ]
+    return sorted([*kept, *((start, end, "GPE") for start, end in forced)])
+
+
 def mentions_from_doc(
     doc: Doc, *, offset: int = 0, places: PlaceNames | None = None,
     title_chars: int = 0, text: str | None = None, aliases: AliasTable | None = None,
+    dateline: Sequence[tuple[int, int]] = (),
 ) -> list[Mention]:
     """Mentions of the kept labels in a spaCy ``Doc`` (``offset`` is added to positions),
     with cut spans repaired (:func:`repair_span_end`), ORG/PERSON spans followed by a
@@ -2119,12 +2196,17 @@ def mentions_from_doc(
     read as one doc); mentions starting there are title mentions, and the body-only rules
     skip them. ``text``: the string the doc was made from, when the caller has it
     (``Doc.text`` rebuilds it from the tokens, ~1 ms for a news article). ``aliases``: the
-    alias table in use (default: the repository's)."""
+    alias table in use (default: the repository's). ``dateline``: character spans of the
+    dateline's places (:func:`dateline_place_spans`, in doc offsets), which become places
+    unless the alias table knows them as something else ("UNITED NATIONS")."""
     full_text = text if text is not None else doc.text
     aliases = aliases if aliases is not None else default_alias_table()
     mentions: list[Mention] = []
     places = places if places is not None else default_place_names()
-    spans = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+    spans = dateline_spans(
+        full_text, [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents],
+        dateline, aliases,
+    )
     # Headlines are title case: every run of words would look like a name.
     replaced: set[int] = set()
     for start, end, covered in keyword_org_spans(full_text, spans):
