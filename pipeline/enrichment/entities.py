@@ -67,6 +67,7 @@ __all__ = [
     "label_from_context",
     "link_acronyms",
     "normalise_dateline",
+    "acronym_name_spans",
     "dateline_place_spans",
     "dateline_spans",
     "opponent_club",
@@ -1620,6 +1621,62 @@ def keyword_org_spans(
     return found
 
 
+# "Medicines and Healthcare products Regulatory Agency (MHRA)": a name and its acronym.
+_ACRONYM_DEFINITION_RE = re.compile(r"[ \t]\((?P<acronym>[A-Z][A-Z&]{1,9})\)")
+_NAME_TOKEN_RE = re.compile(r"[^\s.,;:!?()\"]+")
+_MAX_ACRONYM_NAME_WORDS = 12
+
+
+def _spells(acronym: str, initials: Sequence[str]) -> bool:
+    """True when the acronym's letters appear in order among ``initials``, starting with
+    the first one ("NICE" in N-I-H-C-E of "National Institute for Health and Care
+    Excellence")."""
+    if not initials or initials[0] != acronym[0]:
+        return False
+    letters = iter(initials)
+    return all(any(letter == initial for initial in letters) for letter in acronym)
+
+
+def acronym_name_spans(
+    text: str, entities: Sequence[tuple[int, int, str]], title_chars: int = 0
+) -> list[tuple[int, int, list[int]]]:
+    """Names defined with their acronym in brackets, as ``(start, end, replaced)``: the
+    shortest run of words before " (ABC)" whose capitalised words' initials spell ABC
+    ("Medicines and Healthcare products Regulatory Agency (MHRA)", which the model cut
+    in three). ``replaced``: indices of the entities inside the run. Runs that already are
+    one entity, or that an entity crosses, are left alone; so are places, since the caller
+    labels the run an organisation."""
+    found: list[tuple[int, int, list[int]]] = []
+    for match in _ACRONYM_DEFINITION_RE.finditer(text, title_chars):
+        acronym = match.group("acronym").replace("&", "")
+        end = match.start()
+        # words back to the sentence or clause boundary, nearest first
+        line_start = max(text.rfind(ch, 0, end) for ch in ".,;:\n(") + 1
+        tokens = list(_NAME_TOKEN_RE.finditer(text, max(line_start, title_chars), end))
+        tokens = tokens[-_MAX_ACRONYM_NAME_WORDS:]
+        start = None
+        for i in range(len(tokens) - 1, -1, -1):
+            word = tokens[i].group()
+            if not word[0].isupper() or word == "The":
+                continue
+            initials = [t.group()[0] for t in tokens[i:] if t.group()[0].isupper()]
+            if _spells(acronym, initials):
+                start = tokens[i].start()
+                break
+        if start is None or len(acronym) < 2:
+            continue
+        inside = [i for i, (s, e, _) in enumerate(entities) if s < end and e > start]
+        if any(entities[i][0] < start or entities[i][1] > end for i in inside):
+            continue
+        if len(inside) == 1 and entities[inside[0]][:2] == (start, end):
+            continue
+        if any(entities[i][2] in ("GPE", "LOC") and entities[i][:2] == (start, end)
+               for i in inside):
+            continue
+        found.append((start, end, inside))
+    return found
+
+
 # --- persons the model read as organisations (pure) -----------------------------------------
 
 # Roles that introduce or describe a person: "foreign minister, Naledi Pandor", "Governor
@@ -1787,10 +1844,13 @@ def untagged_full_names(
 # they introduce persons as often as companies.
 _ORG_NOUN_BEFORE_RE = re.compile(
     r"\b(?:company|firm|group|insurer|lender|bank|broadcaster|newspaper|tabloid|charity|"
-    r"union|regulator|watchdog|agency|carmaker|automaker|chipmaker|drugmaker|maker|"
+    r"union|regulator|watchdog|agency|\w*maker|"
     r"retailer|chain|carrier|airline|operator|developer|start-?up|publisher|marketplace|"
     r"consultancy|think[ -]tank|conglomerate|supermarket|manufacturer|brokerage|"
     r"federation|journal|magazine|alliance|coalition[ \t]+partner|"
+    # round 4: "a company called Versant", "the airline's parent, ..." stays out
+    r"(?:company|firm|group|business|start-?up|party|coalition|channel|network)[ \t]+"
+    r"(?:called|named)|"
     r"(?:analysts?|economists?|strategists?|researchers?|scientists?|professor|"
     r"spokes(?:man|woman|person)|executives?|lawyers?|officials?)[ \t]+(?:at|of|from))"
     r"(?P<comma>,?)[ \t]+$",
@@ -1798,7 +1858,8 @@ _ORG_NOUN_BEFORE_RE = re.compile(
 )
 # Nouns after a name that make it an organisation: "The Nikkei newspaper reported".
 _ORG_NOUN_AFTER_RE = re.compile(
-    r"[ \t]+(?:newspaper|daily|tabloid|broadcaster|magazine|news[ \t]+agency)\b"
+    r"[ \t]+(?:newspaper|daily|tabloid|broadcaster|magazine|news[ \t]+agency|"
+    r"party)\b"  # round 4: "Senegal's ruling Pastef party"
 )
 # ", which said": places and organisations take "which", persons "who".
 _WHICH_AFTER_RE = re.compile(r",[ \t]+which\b")
@@ -1828,10 +1889,11 @@ def org_by_context(
     # person ("a lawyer for the firm, John Smith," is a person).
     if before is not None and before.group("comma") and label == "PERSON":
         before = None
+    possessive = text[max(0, end - 2):end] in ("'s", "\u2019s")  # "Nitish Kumar's party"
     return bool(
         before is not None
         or _WHICH_AFTER_RE.match(text, end)
-        or _ORG_NOUN_AFTER_RE.match(text, end)
+        or (_ORG_NOUN_AFTER_RE.match(text, end) and not possessive)
     )
 
 
@@ -2211,6 +2273,13 @@ def mentions_from_doc(
     replaced: set[int] = set()
     for start, end, covered in keyword_org_spans(full_text, spans):
         if start >= title_chars:
+            replaced.update(covered)
+            spans.append((start, end, "ORG"))
+    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    replaced = set()
+    for start, end, covered in acronym_name_spans(full_text, spans, title_chars):
+        known = aliases.lookup(full_text[start:end])
+        if places.kind(full_text[start:end]) is None and (known is None or known[1] != "location"):
             replaced.update(covered)
             spans.append((start, end, "ORG"))
     spans = sorted(span for i, span in enumerate(spans) if i not in replaced)

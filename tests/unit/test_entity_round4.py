@@ -1,5 +1,6 @@
-"""Unit tests of round 4's general rules found in the d4 dev articles: dateline places.
-Pure functions, no spaCy model."""
+"""Unit tests of round 4's general rules found in the d4 dev articles: dateline places,
+names defined with their acronym, more context cues for organisations. Pure functions, no
+spaCy model."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import pytest
 
 from pipeline.enrichment.entities import (
     AliasTable,
+    acronym_name_spans,
     dateline_place_spans,
     dateline_spans,
     normalise_dateline,
+    org_by_context,
 )
+from pipeline.enrichment.places import PlaceNames
+
+PLACES = PlaceNames.from_names(countries=["Senegal"], cities=["Oxford"])
 
 TABLE = AliasTable.from_mapping(
     {"organizations": {"United Nations": ["UNITED NATIONS"]}, "locations": {"Ohio": []}}
@@ -59,3 +65,55 @@ def test_normalise_dateline_keeps_particles_of_hyphenated_places_lower_case() ->
     normalised = normalise_dateline(text)
     assert normalised.startswith("Port-au-Prince, Haiti . Gangs")
     assert len(normalised) == len(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (
+            "The Medicines and Healthcare products Regulatory Agency (MHRA) said",
+            ["Medicines and Healthcare products Regulatory Agency"],
+        ),
+        (  # the acronym skips a word: "NICE"
+            "draft guidance from the National Institute for Health and Care Excellence (NICE).",
+            ["National Institute for Health and Care Excellence"],
+        ),
+        (
+            "The International Association of Machinists and Aerospace Workers (IAM) said",
+            ["International Association of Machinists and Aerospace Workers"],
+        ),
+        ("supplying high-bandwidth memory (HBM), the chips", []),  # no capitalised name
+        ("Indonesia's National Research and Innovation Agency (BRIN) and", []),  # other language
+        ("Britain's regulator, the Competition and Markets Authority (CMA), said",
+         ["Competition and Markets Authority"]),
+    ],
+)
+def test_acronym_name_spans(text: str, names: list[str]) -> None:
+    assert [text[s:e] for s, e, _ in acronym_name_spans(text, [])] == names
+
+
+def test_acronym_name_spans_replace_the_cut_pieces_only() -> None:
+    text = "The Medicines and Healthcare products Regulatory Agency (MHRA) said"
+    pieces = [(4, 13, "ORG"), (18, 28, "ORG"), (38, 55, "ORG")]
+    assert acronym_name_spans(text, pieces) == [(4, 55, [0, 1, 2])]
+    # already one entity: nothing to do; an entity crossing the run: left alone
+    assert acronym_name_spans(text, [(4, 55, "ORG")]) == []
+    assert acronym_name_spans(text, [(0, 13, "ORG")]) == []
+    # headlines are title case: only body text counts
+    assert acronym_name_spans(text, [], title_chars=len(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("Most of the goods, from Swiss watchmaker Audemars Piguet, were", "Audemars Piguet",
+         True),
+        ("spin off its channels into a company called Versant.", "Versant", True),
+        ("Senegal's ruling Pastef party won 130 seats", "Pastef", True),
+        ("allies, Nitish Kumar's party in Bihar", "Nitish Kumar's", False),  # possessive
+        ("said Jon Holden, who leads the union", "Jon Holden", False),
+    ],
+)
+def test_org_by_context_round4_cues(text: str, name: str, expected: bool) -> None:
+    start = text.index(name)
+    assert org_by_context(text, start, start + len(name), PLACES) is expected
