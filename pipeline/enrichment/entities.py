@@ -67,6 +67,7 @@ __all__ = [
     "label_from_context",
     "link_acronyms",
     "normalise_dateline",
+    "amount_trimmed_end",
     "acronym_name_spans",
     "dateline_place_spans",
     "dateline_spans",
@@ -1926,17 +1927,21 @@ def label_from_context(
 _MATCH_BEFORE_RE = re.compile(
     r"\b(?:beat|beats|beating|against|face|faces|facing|host|hosts|hosted|visit|visits|"
     r"at home to|draw with|drew with|draw at|win over|victory over|defeat|defeated|"
-    r"lost to|loss to|lose to|win at|won at)[ \t]+(?:the[ \t]+)?$",
+    r"lost to|loss to|lose to|win at|won at|"
+    # round 4: a score between the verb and the opponent ("drew 1-1 at Aston Villa")
+    r"(?:drew|draw|won|win|lost|lose|beat)[ \t]+\d{1,2}-\d{1,2}[ \t]+(?:at|against|with|to|over))"
+    r"[ \t]+(?:the[ \t]+)?$",
     re.IGNORECASE,
 )
-_MATCH_AFTER_RE = re.compile(r"[ \t]+(?:beat|drew|\d{1,2}-\d{1,2}\b)")
+# ", who drew 1-1": the relative clause of a team (round 4)
+_MATCH_AFTER_RE = re.compile(r"(?:,[ \t]+who)?[ \t]+(?:beat|drew|\d{1,2}-\d{1,2}\b)")
 
 
 def plays_a_match(text: str, start: int, end: int) -> bool:
     """True when the words around a span are those of a match report: "beat Brentford",
     "at home to Brighton", "to face Sporting", "Liverpool 3-0"."""
     return bool(
-        _MATCH_BEFORE_RE.search(text, max(0, start - 20), start)
+        _MATCH_BEFORE_RE.search(text, max(0, start - 30), start)
         or _MATCH_AFTER_RE.match(text, end)
     )
 
@@ -2221,6 +2226,30 @@ def _split_persons_of_orgs(
 _OTHER_NAME_LABELS = frozenset({"WORK_OF_ART", "PRODUCT"})
 
 
+# "fined Apple 500 million euros": a number that starts an amount is not part of a name.
+_TRAILING_AMOUNT_RE = re.compile(
+    r"[ \t]+[\d.,]+(?P<scale>[ \t]+(?:million|billion|trillion|thousand|bn|mln))?$",
+    re.IGNORECASE,
+)
+_AMOUNT_WORD_AFTER_RE = re.compile(
+    r"[ \t]*(?:million|billion|trillion|thousand|bn|mln|euros?|dollars?|pounds?|yen|"
+    r"yuan|francs?|percent|per[ \t]+cent)\b|[ \t]*%",
+    re.IGNORECASE,
+)
+
+
+def amount_trimmed_end(text: str, start: int, end: int) -> int:
+    """End of an organisation span without a trailing number that begins an amount
+    ("Apple 500 million" or "Apple 500" of "fined Apple 500 million euros" -> "Apple");
+    "S&P 500" or "FTSE 100" followed by anything else keep their number."""
+    match = _TRAILING_AMOUNT_RE.search(text, start, end)
+    if match is None or match.start() == start:
+        return end
+    if match.group("scale") or _AMOUNT_WORD_AFTER_RE.match(text, end):
+        return match.start()
+    return end
+
+
 def dateline_spans(
     text: str,
     spans: Sequence[tuple[int, int, str]],
@@ -2237,10 +2266,18 @@ def dateline_spans(
             forced.append((start, end))
     if not forced:
         return list(spans)
-    kept = [
-        span for span in spans
-        if not any(span[0] < end and start < span[1] for start, end in forced)
-    ]
+    kept = []
+    for span in spans:
+        overlap = [(start, end) for start, end in forced if span[0] < end and start < span[1]]
+        if not overlap:
+            kept.append(span)
+            continue
+        # "England - Erling Haaland" read as one span: the part after the place stays
+        rest = max(end for _, end in overlap)
+        while rest < span[1] and not text[rest].isalnum():
+            rest += 1
+        if rest < span[1] and text[rest].isupper():
+            kept.append((rest, span[1], span[2]))
     return sorted([*kept, *((start, end, "GPE") for start, end in forced)])
 
 
@@ -2312,7 +2349,7 @@ def mentions_from_doc(
                 end -= 1
         label = ent_label
         if label == "ORG":
-            end = corporate_suffix_end(full_text, end)
+            end = amount_trimmed_end(full_text, start, corporate_suffix_end(full_text, end))
             if modifies_a_title(full_text, start, end, aliases):
                 continue
         site_end = site_name_end(full_text, end)

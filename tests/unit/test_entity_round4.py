@@ -9,10 +9,12 @@ import pytest
 from pipeline.enrichment.entities import (
     AliasTable,
     acronym_name_spans,
+    amount_trimmed_end,
     dateline_place_spans,
     dateline_spans,
     normalise_dateline,
     org_by_context,
+    plays_a_match,
 )
 from pipeline.enrichment.places import PlaceNames
 
@@ -117,3 +119,47 @@ def test_acronym_name_spans_replace_the_cut_pieces_only() -> None:
 def test_org_by_context_round4_cues(text: str, name: str, expected: bool) -> None:
     start = text.index(name)
     assert org_by_context(text, start, start + len(name), PLACES) is expected
+
+
+def test_dateline_place_keeps_the_name_the_model_ran_into_it() -> None:
+    text = "Manchester, England . Erling Haaland scored"
+    start = text.index("England")
+    run_in = (start, len("Manchester, England . Erling Haaland"), "ORG")
+    assert dateline_spans(text, [run_in], [(start, start + 7)], TABLE) == [
+        (start, start + 7, "GPE"), (text.index("Erling"), run_in[1], "ORG"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Liverpool, who drew 1-1 at Aston Villa on Saturday", "Liverpool"),
+        ("Liverpool, who drew 1-1 at Aston Villa on Saturday", "Aston Villa"),
+        ("the visitors won 2-0 against the Lyon side", "Lyon"),
+        ("Leinster beat Toulouse 23-20", "Leinster"),
+    ],
+)
+def test_plays_a_match_with_scores_and_relative_clauses(text: str, name: str) -> None:
+    start = text.index(name)
+    assert plays_a_match(text, start, start + len(name))
+
+
+def test_plays_a_match_needs_a_match() -> None:
+    text = "Liverpool, which lies on the Mersey, drew 1,000 visitors"
+    assert not plays_a_match(text, 0, len("Liverpool"))
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "kept"),
+    [
+        ("fined Apple 500 million euros", "Apple 500 million", "Apple"),
+        ("fined Apple 500 million euros", "Apple 500", "Apple"),
+        ("fined Meta 200 % more", "Meta 200", "Meta"),
+        ("the S&P 500 rose 1%", "S&P 500", "S&P 500"),  # an index name, not an amount
+        ("the FTSE 100 index", "FTSE 100", "FTSE 100"),
+        ("about 500 million euros", "500", "500"),  # a number alone is left to others
+    ],
+)
+def test_amount_trimmed_end(text: str, span: str, kept: str) -> None:
+    start = text.index(span)
+    assert text[start:amount_trimmed_end(text, start, start + len(span))] == kept
