@@ -991,16 +991,17 @@ def place_category(
 ) -> NormalisedMention:
     """A person/org name that the gazetteer knows as a place becomes a location ("Kyiv"
     tagged PERSON, "Marseille" tagged ORG). Alias-table names keep their table category;
-    a person is moved only if its name is a country, region or city, an organisation only
-    if it is a country or region or a single-word city, and not a city in a sports article
-    (``sport``: there a city-named organisation is a club)."""
+    a person is moved only if its name is a country, region or city, an organisation
+    unless it is a city in a sports article (``sport``: there a city-named organisation is
+    a club). Multi-word cities move too since round 4 ("Abu Dhabi", "El Fasher" tagged ORG
+    in a war report)."""
     if norm.category not in ("person", "organization") or aliases.lookup(norm.canonical):
         return norm
     kind = places.kind(norm.canonical)
     if kind is None:
         return norm
-    if norm.category == "organization" and kind == "city" and (sport or " " in norm.canonical):
-        return norm  # "Paris Saint-Germain"-like names are clubs, not the city
+    if norm.category == "organization" and kind == "city" and sport:
+        return norm  # "Liverpool", "Kansas City" playing a match are clubs, not the city
     return NormalisedMention(norm.canonical, "location")
 
 
@@ -1042,17 +1043,25 @@ _COMPASS_WORDS = frozenset(
 )
 
 
+# Words that make a different place of a name they precede ("New Delhi" is not "Delhi",
+# "Port Sudan" not "Sudan", "Papua New Guinea" not "Guinea"): round 4.
+_DISTINCT_PLACE_WORDS = _COMPASS_WORDS | frozenset(
+    {"new", "port", "old", "greater", "little", "great", "upper", "lower", "fort", "mount"}
+)
+
+
 def location_short_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
     """"Congo" -> "Democratic Republic of the Congo" when the article names that country in
     full: a one-word location that ends exactly one longer location of the article. Not for
-    compass-named pairs, which are different places ("Sudan" and "South Sudan")."""
+    compass-named pairs, which are different places ("Sudan" and "South Sudan"), nor names
+    with a word that makes another place ("Port Sudan", "New Delhi")."""
     owners: dict[str, set[str]] = {}
     for norm in items:
         tokens = norm.canonical.split()
         if (
             norm.category == "location"
             and len(tokens) >= 2
-            and tokens[0].casefold() not in _COMPASS_WORDS
+            and not any(t.casefold() in _DISTINCT_PLACE_WORDS for t in tokens[:-1])
         ):
             owners.setdefault(tokens[-1].casefold(), set()).add(norm.canonical)
     short: dict[str, str] = {}

@@ -8,17 +8,20 @@ import pytest
 
 from pipeline.enrichment.entities import (
     AliasTable,
+    NormalisedMention,
     acronym_name_spans,
     amount_trimmed_end,
     dateline_place_spans,
     dateline_spans,
+    location_short_names,
     normalise_dateline,
     org_by_context,
+    place_category,
     plays_a_match,
 )
 from pipeline.enrichment.places import PlaceNames
 
-PLACES = PlaceNames.from_names(countries=["Senegal"], cities=["Oxford"])
+PLACES = PlaceNames.from_names(countries=["Senegal"], cities=["Oxford", "Abu Dhabi"])
 
 TABLE = AliasTable.from_mapping(
     {"organizations": {"United Nations": ["UNITED NATIONS"]}, "locations": {"Ohio": []}}
@@ -163,3 +166,22 @@ def test_plays_a_match_needs_a_match() -> None:
 def test_amount_trimmed_end(text: str, span: str, kept: str) -> None:
     start = text.index(span)
     assert text[start:amount_trimmed_end(text, start, start + len(span))] == kept
+
+
+def _locations(*names: str) -> list[NormalisedMention]:
+    return [NormalisedMention(name, "location") for name in names]
+
+
+def test_location_short_names_keep_places_that_a_word_makes_different() -> None:
+    assert location_short_names(_locations("Sudan", "Port Sudan")) == {}
+    assert location_short_names(_locations("Delhi", "New Delhi")) == {}
+    assert location_short_names(_locations("Guinea", "Papua New Guinea")) == {}
+    assert location_short_names(_locations("Congo", "Democratic Republic of the Congo")) == {
+        "Congo": "Democratic Republic of the Congo"
+    }
+
+
+def test_place_category_moves_multi_word_cities_tagged_as_organisations() -> None:
+    org = NormalisedMention("Abu Dhabi", "organization")
+    assert place_category(org, TABLE, PLACES) == NormalisedMention("Abu Dhabi", "location")
+    assert place_category(org, TABLE, PLACES, sport=True) == org  # a club in a match report
