@@ -67,6 +67,7 @@ __all__ = [
     "label_from_context",
     "link_acronyms",
     "normalise_dateline",
+    "untagged_org_spans",
     "amount_trimmed_end",
     "acronym_name_spans",
     "dateline_place_spans",
@@ -1907,6 +1908,58 @@ def org_by_context(
     )
 
 
+# ", a data storage firm": an apposition that says what the name before it is (round 4).
+_ORG_APPOSITION_AFTER_RE = re.compile(
+    r",[ \t]+(?:a|an|the)[ \t]+(?:[\w-]+[ \t]+){0,3}?"
+    r"(?:company|firm|start-?up|group|charity|airline|carrier|retailer|lender|bank|insurer|"
+    r"broadcaster|newspaper|\w*maker|operator|developer|platform|union|party|agency|"
+    r"organi[sz]ation|consultancy|chain|conglomerate|fund|regulator)\b"
+)
+
+
+# One or more capitalised words ("Loganair", "GAFCON", "Save Lamu").
+_NAME_RUN_RE = re.compile(
+    r"(?<![\w.])[A-Z][\w&.\-'\u2019]*"
+    r"(?:[ \t]+(?:(?:of|for|and|on|the|&)[ \t]+){0,2}[A-Z][\w&.\-'\u2019]*)*"
+)
+
+
+def untagged_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], title_chars: int, places: PlaceNames
+) -> list[tuple[int, int]]:
+    """Capitalised names the model did not tag at all that the words around them make
+    organisations: the cues of :func:`org_by_context` ("the conservative group GAFCON",
+    "Loganair, which flies") and an apposition naming a kind of company ("Snowflake, a
+    data storage firm"). Body text only (headlines are title case); places, lone
+    organisation keywords and names touching an entity are left out."""
+    found: list[tuple[int, int]] = []
+    for match in _NAME_RUN_RE.finditer(text, title_chars):
+        stop = _SENTENCE_END_RE.search(text, match.start(), match.end())
+        start, end = _trim_run(text, match.start(), stop.start() if stop else match.end())
+        if text[max(start, end - 2):end] in ("'s", "\u2019s"):
+            end -= 2  # "Loganair's": the possessive is not part of the name
+        words = text[start:end].split()
+        if any(w.casefold() in _DATE_WORDS for w in words):
+            continue  # "On Monday, which ..."
+        if words[:1] == ["The"]:
+            continue  # "The ... said": a sentence start, not a name
+        if not words or any(s < end and start < e for s, e, _ in spans):
+            continue
+        name = text[start:end]
+        if places.kind(name) is not None or (
+            len(words) == 1 and name.casefold() in (_ORG_TAIL_WORDS | _ORG_HEAD_WORDS)
+        ):
+            continue
+        before = _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
+        if (
+            (before is not None and not before.group("comma"))
+            or _WHICH_AFTER_RE.match(text, end)
+            or _ORG_APPOSITION_AFTER_RE.match(text, end)
+        ):
+            found.append((start, end))
+    return found
+
+
 def names_an_event(text: str, end: int) -> bool:
     """True when an event noun follows the span: "the Computex trade show"."""
     return _EVENT_AFTER_RE.match(text, end) is not None
@@ -2329,6 +2382,11 @@ def mentions_from_doc(
             replaced.update(covered)
             spans.append((start, end, "ORG"))
     spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    spans.extend(
+        (start, end, "ORG")
+        for start, end in untagged_org_spans(full_text, spans, title_chars, places)
+    )
+    spans.sort()
     spans = merge_org_spans(full_text, spans, places)
     spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
     entity_starts = frozenset(start for start, _, _ in spans)

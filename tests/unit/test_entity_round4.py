@@ -18,6 +18,7 @@ from pipeline.enrichment.entities import (
     org_by_context,
     place_category,
     plays_a_match,
+    untagged_org_spans,
 )
 from pipeline.enrichment.places import PlaceNames
 
@@ -185,3 +186,27 @@ def test_place_category_moves_multi_word_cities_tagged_as_organisations() -> Non
     org = NormalisedMention("Abu Dhabi", "organization")
     assert place_category(org, TABLE, PLACES) == NormalisedMention("Abu Dhabi", "location")
     assert place_category(org, TABLE, PLACES, sport=True) == org  # a club in a match report
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("The conservative group GAFCON, which represents churches", ["GAFCON"]),
+        ("Loganair, which flies to the island twice a week, offered", ["Loganair"]),
+        ("the cloud platform of Snowflake, a data storage firm that", ["Snowflake"]),
+        ("The charity Alzheimer's Research UK urged", ["Alzheimer's Research UK"]),
+        ("Loganair's pilots, which", []),  # "'s" dropped; ", which" then follows nothing
+        ("On Monday, which was a holiday", []),  # a date
+        ("a professor at Oxford, which", []),  # a place
+        ("The Council, which meets monthly", []),  # a lone keyword
+        ("said Jon Holden, who leads the union", []),  # no cue
+    ],
+)
+def test_untagged_org_spans(text: str, names: list[str]) -> None:
+    assert [text[s:e] for s, e in untagged_org_spans(text, [], 0, PLACES)] == names
+
+
+def test_untagged_org_spans_leave_tagged_names_and_headlines_alone() -> None:
+    text = "Loganair, which flies to the island"
+    assert untagged_org_spans(text, [(0, 8, "PERSON")], 0, PLACES) == []
+    assert untagged_org_spans(text, [], len(text), PLACES) == []
