@@ -67,6 +67,7 @@ __all__ = [
     "label_from_context",
     "link_acronyms",
     "normalise_dateline",
+    "starts_with_long_place",
     "untagged_org_spans",
     "amount_trimmed_end",
     "acronym_name_spans",
@@ -904,6 +905,7 @@ def relabel_surname_spans(
                 # a given name is neither a place nor a demonym.
                 and places.kind(tokens[0]) is None
                 and aliases.country_for_demonym(tokens[0]) is None
+                and not starts_with_long_place(norm.canonical, places)  # "New York Knicks"
             ))
             and all(t[:1].isupper() for t in tokens)
             and not aliases.is_known_name(norm.canonical)
@@ -1965,6 +1967,13 @@ def names_an_event(text: str, end: int) -> bool:
     return _EVENT_AFTER_RE.match(text, end) is not None
 
 
+def starts_with_long_place(name: str, places: PlaceNames) -> bool:
+    """True for a name that opens with a multi-word place and goes on ("New York Knicks",
+    "San Antonio Spurs"): a team or body named after the place, never a person's name."""
+    words = name.split()
+    return any(places.kind(" ".join(words[:k])) is not None for k in range(2, len(words)))
+
+
 def label_from_context(
     text: str, start: int, end: int, label: str, places: PlaceNames
 ) -> str:
@@ -1980,6 +1989,8 @@ def label_from_context(
     if label in ("ORG", "PERSON", "NORP") and place_by_context(text, start, end):
         return "LOC"
     if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places, label):
+        return "ORG"
+    if label == "PERSON" and starts_with_long_place(text[start:end], places):
         return "ORG"
     if label == "ORG" and names_an_event(text, end):
         return "EVENT"  # not a kept label: dropped

@@ -18,11 +18,15 @@ from pipeline.enrichment.entities import (
     org_by_context,
     place_category,
     plays_a_match,
+    relabel_surname_spans,
+    starts_with_long_place,
     untagged_org_spans,
 )
 from pipeline.enrichment.places import PlaceNames
 
-PLACES = PlaceNames.from_names(countries=["Senegal"], cities=["Oxford", "Abu Dhabi"])
+PLACES = PlaceNames.from_names(
+    countries=["Senegal"], cities=["Oxford", "Abu Dhabi", "San Antonio"], regions=["New York"]
+)
 
 TABLE = AliasTable.from_mapping(
     {"organizations": {"United Nations": ["UNITED NATIONS"]}, "locations": {"Ohio": []}}
@@ -210,3 +214,25 @@ def test_untagged_org_spans_leave_tagged_names_and_headlines_alone() -> None:
     text = "Loganair, which flies to the island"
     assert untagged_org_spans(text, [(0, 8, "PERSON")], 0, PLACES) == []
     assert untagged_org_spans(text, [], len(text), PLACES) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("New York Knicks", True),
+        ("San Antonio Spurs", True),
+        ("New York", False),  # the place itself
+        ("Oxford Brookes", False),  # one-word places open many surnames' full names
+        ("Jalen Brunson", False),
+    ],
+)
+def test_starts_with_long_place(name: str, expected: bool) -> None:
+    assert starts_with_long_place(name, PLACES) is expected
+
+
+def test_team_named_after_a_long_place_is_not_a_person_named_by_its_last_word() -> None:
+    items = [
+        NormalisedMention("New York Knicks", "organization"),
+        NormalisedMention("Knicks", "organization"),
+    ]
+    assert relabel_surname_spans(items, TABLE, PLACES) == items
