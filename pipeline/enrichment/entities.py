@@ -67,6 +67,7 @@ __all__ = [
     "label_from_context",
     "link_acronyms",
     "normalise_dateline",
+    "in_a_list",
     "starts_with_long_place",
     "untagged_org_spans",
     "amount_trimmed_end",
@@ -2064,8 +2065,28 @@ def repair_span_end(text: str, start: int, end: int, label: str = "PERSON") -> i
     connector = _TRAILING_CONNECTOR_RE.search(text, start, end)
     if connector is not None:
         run = _CAPITALISED_RUN_RE.match(text, end)
+        if run is not None and in_a_list(text, start, end):
+            run = None  # "including Ticketmaster and" + "Santander": two names
         end = run.end() if run is not None else connector.start()
     return end
+
+
+# "customers, including Ticketmaster and Santander": a list of names (round 4).
+_LIST_BEFORE_RE = re.compile(
+    r"(?:\bincluding|\bsuch[ \t]+as|\blike|\bamong[ \t]+them|,)[ \t]+$"
+)
+
+
+def in_a_list(text: str, start: int, end: int) -> bool:
+    """True when a span cut after "and" is one word that a list cue introduces
+    ("including Ticketmaster and"), so the capitalised words after "and" are the next item,
+    not the rest of the name ("Organisation for Economic Co-operation and" + "Development")."""
+    words = text[start:end].split()
+    return (
+        len(words) == 2
+        and words[1] == "and"
+        and _LIST_BEFORE_RE.search(text, max(0, start - 20), start) is not None
+    )
 
 
 _GEO_FEATURE_RE = re.compile(
@@ -2160,7 +2181,7 @@ def _continues_org(
     """ "Toyota" + "Motor Corp"; "Google" + "DeepMind" (a one-word PERSON); "Greenpeace"
     + "Netherlands" ending the phrase."""
     start, end, label = span
-    if text[org[1]:start] != " ":
+    if text[org[1]:start] != " " or in_a_list(text, org[0], org[1]):
         return False
     name = text[start:end]
     return (

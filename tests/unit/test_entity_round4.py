@@ -13,12 +13,15 @@ from pipeline.enrichment.entities import (
     amount_trimmed_end,
     dateline_place_spans,
     dateline_spans,
+    in_a_list,
     location_short_names,
+    merge_org_spans,
     normalise_dateline,
     org_by_context,
     place_category,
     plays_a_match,
     relabel_surname_spans,
+    repair_span_end,
     starts_with_long_place,
     untagged_org_spans,
 )
@@ -236,3 +239,22 @@ def test_team_named_after_a_long_place_is_not_a_person_named_by_its_last_word() 
         NormalisedMention("Knicks", "organization"),
     ]
     assert relabel_surname_spans(items, TABLE, PLACES) == items
+
+
+def test_names_listed_with_and_stay_apart() -> None:
+    text = "160 customers, including Ticketmaster and Santander. AT&T said"
+    start = text.index("Ticketmaster")
+    cut = start + len("Ticketmaster and")
+    assert in_a_list(text, start, cut)
+    assert text[start:repair_span_end(text, start, cut, "ORG")] == "Ticketmaster"
+    second = text.index("Santander")
+    spans = [(start, cut, "ORG"), (second, second + 9, "ORG")]
+    assert merge_org_spans(text, spans, PLACES) == spans
+
+
+def test_a_name_cut_after_and_is_still_joined_outside_lists() -> None:
+    text = "the Organisation for Economic Co-operation and Development said"
+    start = text.index("Organisation")
+    cut = start + len("Organisation for Economic Co-operation and")
+    assert not in_a_list(text, start, cut)
+    assert text[start:repair_span_end(text, start, cut, "ORG")].endswith("and Development")
