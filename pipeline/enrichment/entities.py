@@ -67,6 +67,7 @@ __all__ = [
     "label_from_context",
     "link_acronyms",
     "normalise_dateline",
+    "ends_with_company_word",
     "in_a_list",
     "starts_with_long_place",
     "untagged_org_spans",
@@ -1968,6 +1969,26 @@ def names_an_event(text: str, end: int) -> bool:
     return _EVENT_AFTER_RE.match(text, end) is not None
 
 
+# Last words of company names that never end a person's name (round 4: "Warner Bros",
+# "Cornish Metals" read as persons).
+_COMPANY_TAIL_WORDS = frozenset(
+    {"bros", "partners", "capital", "systems", "technologies", "media", "motors", "airlines",
+     "energy", "studios", "games", "labs", "ventures", "pharmaceuticals", "therapeutics",
+     "metals", "mining", "minerals", "resources", "holdings", "lithium", "chemicals",
+     "robotics", "semiconductor", "semiconductors", "telecom", "insurance", "logistics",
+     "entertainment", "industries", "foods", "brands", "networks", "solutions"}
+)
+
+
+def ends_with_company_word(name: str) -> bool:
+    """True for a name of two or more words whose last word names a line of business or a
+    legal form ("Warner Bros", "Cornish Metals", "Vulcan Resources"), so not a person."""
+    words = name.split()
+    return len(words) >= 2 and (
+        words[-1].casefold().rstrip(".") in _COMPANY_TAIL_WORDS | _LEGAL_FORM_WORDS
+    )
+
+
 def starts_with_long_place(name: str, places: PlaceNames) -> bool:
     """True for a name that opens with a multi-word place and goes on ("New York Knicks",
     "San Antonio Spurs"): a team or body named after the place, never a person's name."""
@@ -1991,7 +2012,9 @@ def label_from_context(
         return "LOC"
     if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places, label):
         return "ORG"
-    if label == "PERSON" and starts_with_long_place(text[start:end], places):
+    if label == "PERSON" and (
+        starts_with_long_place(text[start:end], places) or ends_with_company_word(text[start:end])
+    ):
         return "ORG"
     if label == "ORG" and names_an_event(text, end):
         return "EVENT"  # not a kept label: dropped

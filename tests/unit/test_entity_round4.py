@@ -13,7 +13,9 @@ from pipeline.enrichment.entities import (
     amount_trimmed_end,
     dateline_place_spans,
     dateline_spans,
+    ends_with_company_word,
     in_a_list,
+    label_from_context,
     location_short_names,
     merge_org_spans,
     normalise_dateline,
@@ -258,3 +260,25 @@ def test_a_name_cut_after_and_is_still_joined_outside_lists() -> None:
     cut = start + len("Organisation for Economic Co-operation and")
     assert not in_a_list(text, start, cut)
     assert text[start:repair_span_end(text, start, cut, "ORG")].endswith("and Development")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Cornish Metals", True),
+        ("Warner Bros.", True),
+        ("Vulcan Resources", True),
+        ("Nvidia Corp", True),  # a legal form
+        ("Metals", False),  # one word: the article decides
+        ("Jon Holden", False),
+    ],
+)
+def test_ends_with_company_word(name: str, expected: bool) -> None:
+    assert ends_with_company_word(name) is expected
+
+
+def test_person_labels_of_company_and_team_names_become_organisations() -> None:
+    text = "Cornish Lithium, a separate company, and the New York Knicks coach said"
+    for name in ("Cornish Lithium", "New York Knicks"):
+        start = text.index(name)
+        assert label_from_context(text, start, start + len(name), "PERSON", PLACES) == "ORG"
