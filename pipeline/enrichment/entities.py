@@ -220,7 +220,9 @@ class AliasTable:
     def with_organizations(self, extra: Mapping[str, Iterable[str]]) -> AliasTable:
         """A copy with more organisations (canonical -> aliases), such as the generated
         listed-company names: every name already in the table (or an ignored name, or a
-        name clashing with another added one) is skipped, so the hand-written table wins."""
+        name clashing with another added one) is skipped, so the hand-written table wins.
+        All names feed the company ruler; only multi-word ones are looked up (and so
+        forced to organisations), since a one-word name may be a surname."""
         entries = dict(self.entries)
         written = list(self.company_names)
         for canonical, aliases in extra.items():
@@ -229,7 +231,10 @@ class AliasTable:
             if any(not k or k in entries or k in self.ignored for k in keys):
                 continue
             for name, key in zip(names, keys, strict=True):
-                entries[key] = (str(canonical), "organization")
+                if " " in str(canonical):
+                    # One-word company names ("Pearson", "Danaher") may be a person's
+                    # surname: they are tagged where the model saw nothing, never forced.
+                    entries[key] = (str(canonical), "organization")
                 written.append(name)
         return replace(self, entries=entries, company_names=tuple(written))
 
@@ -2538,13 +2543,16 @@ def place_company_matches(
 
     A match is tagged ORG where the model tagged nothing, and replaces the model's spans it
     covers entirely ("Siemens" -> "Siemens Energy"); it never cuts into a longer span
-    ("Suzuki" inside "Shunichi Suzuki" stays the person's). Longer matches win.
+    ("Suzuki" inside "Shunichi Suzuki" stays the person's), and a one-token match leaves a
+    person alone ("Pearson said"). Longer matches win.
     """
     result = list(ents)
     for start, end in sorted(set(matches), key=lambda m: (m[0] - m[1], m[0])):
         overlapping = [e for e in result if e[0] < end and start < e[1]]
         if any(e[0] < start or e[1] > end for e in overlapping):
             continue
+        if end - start == 1 and any(e[2] == "PERSON" for e in overlapping):
+            continue  # "Pearson said": a surname the model read as a person stays one
         result = [e for e in result if e not in overlapping]
         result.append((start, end, "ORG"))
     return sorted(result)

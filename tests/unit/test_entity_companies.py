@@ -79,12 +79,22 @@ def test_with_organizations_never_overrides_the_hand_written_table() -> None:
         {"organizations": {"Nasdaq": []}, "locations": {"Georgia": []}, "ignore": ["Bitcoin"]}
     )
     merged = table.with_organizations(
-        {"Nasdaq": ["NASDAQ Inc"], "Georgia": [], "Bitcoin": [], "Danaher": ["Danaher Corp."]}
+        {
+            "Nasdaq": ["NASDAQ Inc"],
+            "Georgia": [],
+            "Bitcoin": [],
+            "Warner Bros Discovery": ["Warner Bros. Discovery"],
+            "Pearson": [],
+        }
     )
     assert merged.lookup("Georgia") == ("Georgia", "location")
     assert merged.lookup("NASDAQ Inc") is None  # the clashing entry is skipped whole
-    assert merged.lookup("Danaher Corp") == ("Danaher", "organization")
-    assert merged.company_names == ("Danaher", "Danaher Corp.")
+    assert merged.lookup("Warner Bros. Discovery") == ("Warner Bros Discovery", "organization")
+    # one-word names feed the company ruler but are not forced: they may be surnames
+    assert merged.lookup("Pearson") is None
+    assert merged.company_names == (
+        "Warner Bros Discovery", "Warner Bros. Discovery", "Pearson",
+    )
     assert merged.names == table.names  # company names do not feed the pre-NER ruler
 
 
@@ -113,6 +123,8 @@ def test_load_company_names_rejects_a_malformed_file(tmp_path) -> None:
         ([(3, 5, "PERSON")], [(3, 5)], [(3, 5, "ORG")]),
         # "Suzuki" inside "Shunichi Suzuki": the person is kept
         ([(0, 2, "PERSON")], [(1, 2)], [(0, 2, "PERSON")]),
+        # "Pearson said": a one-token match leaves a person alone
+        ([(4, 5, "PERSON")], [(4, 5)], [(4, 5, "PERSON")]),
         # overlapping matches: the longest wins
         ([], [(0, 1), (0, 3)], [(0, 3, "ORG")]),
     ],
