@@ -1960,9 +1960,11 @@ def untagged_org_spans(
         ):
             continue
         before = _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
+        # "the Thames, which": rivers and regions take "the" and "which" too
+        after_the = text[max(0, start - 4):start].casefold() == "the "
         if (
             (before is not None and not before.group("comma"))
-            or _WHICH_AFTER_RE.match(text, end)
+            or (_WHICH_AFTER_RE.match(text, end) and not after_the)
             or _ORG_APPOSITION_AFTER_RE.match(text, end)
         ):
             found.append((start, end))

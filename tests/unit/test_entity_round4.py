@@ -209,6 +209,7 @@ def test_place_category_moves_multi_word_cities_tagged_as_organisations() -> Non
         ("a professor at Oxford, which", []),  # a place
         ("The Council, which meets monthly", []),  # a lone keyword
         ("said Jon Holden, who leads the union", []),  # no cue
+        ("boats on the Thames, which flooded", []),  # "the X, which": rivers, regions
     ],
 )
 def test_untagged_org_spans(text: str, names: list[str]) -> None:
