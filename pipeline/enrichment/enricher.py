@@ -22,6 +22,7 @@ from pipeline.enrichment.entities import (
     Entities,
     EntityRecord,
     Mention,
+    dateline_place_spans,
     load_alias_table,
     load_ner_model,
     mentions_from_doc,
@@ -53,7 +54,9 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 # 1.4.0: organisations from context cues, cut organisation names joined back, events and
 #        article-defined acronyms (organisation names and categories changed); topic
 #        vocabulary for performing arts, lodging, online marketplaces, volunteering.
-ENRICHMENT_VERSION = "1.4.0"
+# 1.5.0: listed-company gazetteer (seeds/companies.yaml) after NER and round-4 rules
+#        (organisation names and categories changed).
+ENRICHMENT_VERSION = "1.5.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})
@@ -218,9 +221,12 @@ class Enricher:
         entities_by_index: dict[int, Entities] = {}
         for i, text, doc in zip(ner_indices, texts, docs, strict=True):
             title_chars = len(prepared[i].title)
+            body_start = title_chars + len(TITLE_BREAK)
+            dateline = [(body_start + s, body_start + e)
+                        for s, e in dateline_place_spans(prepared[i].text)]
             mentions = split_title_mentions(
                 mentions_from_doc(doc, title_chars=title_chars, text=text,
-                                  aliases=self.aliases), title_chars)
+                                  aliases=self.aliases, dateline=dateline), title_chars)
             entities_by_index[i] = resolve_mentions(mentions, self.aliases)
 
         return [self._finish(p, entities_by_index.get(i)) for i, p in enumerate(prepared)]

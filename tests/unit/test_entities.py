@@ -381,12 +381,24 @@ def nlp() -> Language:
 
 
 def test_model_loads_with_ner_only(nlp: Language) -> None:
-    assert nlp.pipe_names == ["alias_ruler", "ner"]
+    # the listed-company ruler (seeds/companies.yaml) runs after NER, filling its gaps
+    assert nlp.pipe_names == ["alias_ruler", "ner", "company_ruler"]
     assert load_ner_model(alias_ruler=False).pipe_names == ["ner"]
     assert model_id(nlp).endswith("-3.8.0")
     ner = nlp.get_pipe("ner")
     assert isinstance(ner, EntityRecognizer)
     assert {"PERSON", "ORG", "GPE", "LOC", "NORP"} <= set(ner.labels)
+
+
+def test_listed_companies_with_model(nlp: Language, aliases: AliasTable) -> None:
+    text = (
+        "Siemens Energy raised its outlook on Tuesday and shares of Micron Technology rose. "
+        "Finance Minister Shunichi Suzuki said the yen was too weak."
+    )
+    result = extract_entities(text, nlp, aliases)
+    organizations = {e.canonical for e in result.organizations}
+    assert {"Siemens Energy", "Micron Technology"} <= organizations
+    assert "Shunichi Suzuki" in {e.canonical for e in result.persons}  # not cut by "Suzuki"
 
 
 def test_extract_entities_with_model(nlp: Language, aliases: AliasTable) -> None:
