@@ -39,12 +39,14 @@ def poll_once(run: Run, server: FeedServer, tmp_path: Path) -> None:
 
 def test_job_killed_mid_stream_resumes_from_committed_offsets(
         run: Run, es: Elasticsearch, tmp_path: Path) -> None:
-    # 600 articles: ~20 s of enrichment on one worker, so the first checkpoint (5 s) and
-    # its offset commit come while most of the backlog is still to be indexed.
-    with FeedServer(run.name, feeds=40, items_per_feed=15) as server:
+    # 1,000 articles: ~50 s of enrichment on one worker. The first offset commit waits for
+    # the first completed checkpoint, which waits for the open bundle (up to 256 articles):
+    # commits of 256-513 were seen at the first one, so 600 articles left too thin a margin
+    # for the kill to land mid-stream.
+    with FeedServer(run.name, feeds=40, items_per_feed=25) as server:
         poll_once(run, server, tmp_path)
         expected = server.served_ids()
-    assert expected == server.all_ids() and len(expected) == 600
+    assert expected == server.all_ids() and len(expected) == 1000
 
     job = run_job(run)
     try:
@@ -170,8 +172,10 @@ def test_poller_killed_mid_run_resumes_without_repeats(
 def test_poller_and_job_killed_together_lose_nothing(
         run: Run, es: Elasticsearch, tmp_path: Path) -> None:
     # The poller is held back (one feed per 3 s) until the job, which takes a minute or more
-    # to start, is consuming; then both are killed at the same moment, mid-run.
-    with FeedServer(run.name, feeds=100, items_per_feed=3, min_gap_s=3.0) as server:
+    # to start, is consuming; then both are killed at the same moment, mid-run. 40 items per
+    # feed (~13 articles/s served, 1,600 in all) keep the job behind the poller until its
+    # first commit: with 3 per feed the job had caught up by then.
+    with FeedServer(run.name, feeds=40, items_per_feed=40, min_gap_s=3.0) as server:
         feed_list = server.write_feed_list(tmp_path / "feeds.yaml")
         job = run_job(run)
         poller = start_poller(run, feed_list, every_s=2)
