@@ -38,6 +38,7 @@ from pipeline.provision import provision
 from pipeline.settings import Settings, get_settings
 from pipeline.stack import config_from_settings as stack_config
 from pipeline.stack.maven import beam_expansion_service_jar, beam_flink_job_server_jar
+from pipeline.stack.process import is_alive
 
 log = logging.getLogger(__name__)
 
@@ -158,21 +159,11 @@ def job_temp_dir(state_dir: Path, pid: int | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob("job-*"):
         owner = stale.name.removeprefix("job-")
-        if owner.isdigit() and not _running(int(owner)):
+        if owner.isdigit() and not is_alive(int(owner)):
             shutil.rmtree(stale, ignore_errors=True)
     mine = root / f"job-{pid if pid is not None else os.getpid()}"
     mine.mkdir(exist_ok=True)
     return mine
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def use_job_temp_dir(settings: Settings, beam_args: list[str]) -> list[str]:
