@@ -15,9 +15,11 @@ import importlib.util
 import os
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -689,6 +691,7 @@ def strip_leading_lowercase(name: str) -> str:
     return " ".join(tokens)
 
 
+@lru_cache(maxsize=1 << 14)  # the same surfaces recur across articles ("Trump's")
 def _clean_surface(text: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", text).split())
     previous = None
@@ -1946,33 +1949,45 @@ def untagged_org_spans(
     data storage firm"). Body text only (headlines are title case); places, lone
     organisation keywords and names touching an entity are left out."""
     found: list[tuple[int, int]] = []
+    # Most runs are names the model tagged (overlap: a binary search) and most others have
+    # no cue; the word checks and the gazetteer run only for the few left.
+    ordered = sorted(spans)
+    span_starts = [s for s, _, _ in ordered]
+    ends_so_far = list(accumulate((e for _, e, _ in ordered), max))
     for match in _NAME_RUN_RE.finditer(text, title_chars):
         stop = _SENTENCE_END_RE.search(text, match.start(), match.end())
         start, end = _trim_run(text, match.start(), stop.start() if stop else match.end())
         if text[max(start, end - 2):end] in ("'s", "\u2019s"):
             end -= 2  # "Loganair's": the possessive is not part of the name
+        # Overlap: a span starting before ``end`` that ends after ``start``.
+        before_end = bisect_left(span_starts, end)
+        if end <= start or (before_end and ends_so_far[before_end - 1] > start):
+            continue
+        if not _has_org_cue(text, start, end):
+            continue
         words = text[start:end].split()
         if any(w.casefold() in _DATE_WORDS for w in words):
             continue  # "On Monday, which ..."
-        if words[:1] == ["The"]:
+        if not words or words[:1] == ["The"]:
             continue  # "The ... said": a sentence start, not a name
-        if not words or any(s < end and start < e for s, e, _ in spans):
-            continue
         name = text[start:end]
         if places.kind(name) is not None or (
             len(words) == 1 and name.casefold() in (_ORG_TAIL_WORDS | _ORG_HEAD_WORDS)
         ):
             continue
-        before = _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
-        # "the Thames, which": rivers and regions take "the" and "which" too
-        after_the = text[max(0, start - 4):start].casefold() == "the "
-        if (
-            (before is not None and not before.group("comma"))
-            or (_WHICH_AFTER_RE.match(text, end) and not after_the)
-            or _ORG_APPOSITION_AFTER_RE.match(text, end)
-        ):
-            found.append((start, end))
+        found.append((start, end))
     return found
+
+
+def _has_org_cue(text: str, start: int, end: int) -> bool:
+    before = _ORG_NOUN_BEFORE_RE.search(text, max(0, start - 40), start)
+    # "the Thames, which": rivers and regions take "the" and "which" too
+    after_the = text[max(0, start - 4):start].casefold() == "the "
+    return bool(
+        (before is not None and not before.group("comma"))
+        or (_WHICH_AFTER_RE.match(text, end) and not after_the)
+        or _ORG_APPOSITION_AFTER_RE.match(text, end)
+    )
 
 
 def names_an_event(text: str, end: int) -> bool:
