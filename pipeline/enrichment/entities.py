@@ -169,6 +169,12 @@ class AliasTable:
     company_names: tuple[str, ...] = ()
 
     @cached_property
+    def mention_memo(self) -> dict[tuple[str, str], tuple[str, NormalisedMention] | None]:
+        """(mention text, spaCy label) -> its refined label and normalised form, or None
+        (see ``_refined_and_normalised``): filled as articles are read."""
+        return {}
+
+    @cached_property
     def country_keys(self) -> frozenset[str]:
         """Loose keys of every country named in the demonym table."""
         return frozenset(loose_key(country) for country in self.demonyms.values())
@@ -864,6 +870,28 @@ def _best_full_name(
     return max(candidates, key=lambda n: (counts[n], len(n.split()), -first_seen[n]))
 
 
+_MENTION_MEMO_SIZE = 1 << 15
+
+
+def _refined_and_normalised(
+    text: str, label: str, aliases: AliasTable
+) -> tuple[str, NormalisedMention] | None:
+    """:func:`refine_label`, then :func:`normalise_mention`. Both depend only on the text,
+    the label and the table, and the same names recur from article to article ("Trump",
+    "Reuters"), so results are kept per table (a bounded dict, emptied when full)."""
+    memo = aliases.mention_memo
+    key = (text, label)
+    if key in memo:
+        return memo[key]
+    refined = refine_label(text, label, aliases)
+    normalised = normalise_mention(text, refined, aliases) if refined is not None else None
+    result = (refined, normalised) if refined is not None and normalised is not None else None
+    if len(memo) >= _MENTION_MEMO_SIZE:
+        memo.clear()
+    memo[key] = result
+    return result
+
+
 def _normalised_items(
     mentions: Sequence[Mention], aliases: AliasTable
 ) -> list[tuple[Mention, NormalisedMention]]:
@@ -871,11 +899,9 @@ def _normalised_items(
     items: list[tuple[Mention, NormalisedMention]] = []
     for original in mentions:
         for mention in split_country_prefix(original, aliases):
-            label = refine_label(mention.text, mention.label, aliases)
-            if label is None:
-                continue
-            normalised = normalise_mention(mention.text, label, aliases)
-            if normalised is not None:
+            refined = _refined_and_normalised(mention.text, mention.label, aliases)
+            if refined is not None:
+                label, normalised = refined
                 items.append((replace(mention, label=label), normalised))
     # Order of appearance: title first, then body.
     items.sort(key=lambda it: (not it[0].in_title, it[0].start))
