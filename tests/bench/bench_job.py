@@ -107,6 +107,7 @@ class JobFigures:
     searchable_latencies: list[float]
     indexed_latencies: list[float]
     es_cpu_s: float  # Elasticsearch CPU time during the burst
+    es_work: dict[str, float]  # time per kind of work on the index (warm-up and burst)
     burst_s: float
 
 
@@ -176,6 +177,17 @@ def es_cpu_seconds(es: Elasticsearch) -> float:
     return sum(node["process"]["cpu"]["total_in_millis"] for node in nodes) / 1000
 
 
+def index_work_seconds(es: Elasticsearch, index: str) -> dict[str, float]:
+    """Time Elasticsearch spent on the index so far, per kind of work (index stats)."""
+    totals = es.indices.stats(index=index, metric=["indexing", "search", "refresh", "merge"]
+                              )["_all"]["total"]
+    return {"indexing": totals["indexing"]["index_time_in_millis"] / 1000,
+            "search": (totals["search"]["query_time_in_millis"]
+                       + totals["search"]["fetch_time_in_millis"]) / 1000,
+            "refresh": totals["refresh"]["total_time_in_millis"] / 1000,
+            "merge": totals["merges"]["total_time_in_millis"] / 1000}
+
+
 def indexed_at(es: Elasticsearch, index: str, ids: Sequence[str]) -> dict[str, float]:
     docs = es.mget(index=index, ids=list(ids), source=["indexed_at"])["docs"]
     return {d["_id"]: datetime.fromisoformat(d["_source"]["indexed_at"]).timestamp()
@@ -204,6 +216,7 @@ def measure_job(settings: Settings, workers: int, batch_size: int, articles: lis
         burst_s = all_seen - burst_started
         rate = len(articles) / burst_s
         es_cpu = es_cpu_seconds(es) - es_cpu_before
+        es_work = index_work_seconds(es, settings.es_index)
 
         # Produce at a steady pace from a thread while this one watches the index.
         produced: dict[str, float] = {}
@@ -222,7 +235,7 @@ def measure_job(settings: Settings, workers: int, batch_size: int, articles: lis
             startup_s=startup_s, rate=rate, load_before=load_before,
             searchable_latencies=[seen[i] - produced[i] for i in produced],
             indexed_latencies=[stamped[i] - produced[i] for i in produced if i in stamped],
-            es_cpu_s=es_cpu, burst_s=burst_s)
+            es_cpu_s=es_cpu, es_work=es_work, burst_s=burst_s)
     finally:
         stop_job(job)
         producer.close()
@@ -248,7 +261,8 @@ def report(workers: int, figures: JobFigures, raw_runs: tuple[float, float]) -> 
           f"work on the machine skews both sides)")
     print(f"Elasticsearch CPU in the burst: {figures.es_cpu_s:.1f}s "
           f"({1000 * figures.es_cpu_s / (figures.rate * figures.burst_s):.1f} ms per article, "
-          f"{figures.es_cpu_s / figures.burst_s:.2f} of a core on average)")
+          f"{figures.es_cpu_s / figures.burst_s:.2f} of a core on average; on the index: "
+          + ", ".join(f"{kind} {s:.1f}s" for kind, s in figures.es_work.items()) + ")")
     print(f"latency produce -> searchable ({len(searchable)} articles at "
           f"{figures.rate / 2:.1f}/s): p50 {percentile(searchable, 50):.2f}s, "
           f"p95 {percentile(searchable, 95):.2f}s, max {max(searchable):.2f}s")
