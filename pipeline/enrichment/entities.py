@@ -15,7 +15,7 @@ import importlib.util
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -647,7 +647,8 @@ def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]
     """``"U.S. Supreme Court"`` (ORG) -> ``"U.S."`` (GPE) + ``"Supreme Court"`` (ORG).
 
     Only for an abbreviated country alias ("U.S.", "UK") in front of an organisation name of
-    two or more words, so "U.S. Army" and "China Southern Airlines" stay whole.
+    two or more words, so "U.S. Army" and "China Southern Airlines" stay whole, and not
+    before a sport ("USA Track & Field", "UK Athletics" are national federations).
     """
     if mention.label != "ORG":
         return [mention]
@@ -661,6 +662,7 @@ def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]
         or not _is_abbreviation(head)
         or len(rest.split()) < 2
         or aliases.lookup(text) is not None
+        or _SPORT_AFTER_RE.match(" " + rest) is not None  # "USA Track & Field": a body
     ):
         return [mention]
     rest_start = offset + len(text) - len(rest)
@@ -1496,7 +1498,9 @@ _ORG_TAIL_WORDS = frozenset(
      "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group",
      # organisations-round additions: institutions whose names end with these words
      "hospital", "railway", "railways", "fellowship", "synod", "laboratory", "observatory",
-     "museum", "gallery", "orchestra", "infirmary", "polytechnic", "seminary"}
+     "museum", "gallery", "orchestra", "infirmary", "polytechnic", "seminary",
+     # round 5: bodies of members
+     "guild", "coalition", "consortium", "cooperative", "syndicate", "conservancy"}
 )
 _ORG_HEAD_WORDS = frozenset(
     {"bank", "university", "ministry", "department", "court", "council", "board", "office",
@@ -1736,10 +1740,75 @@ _NOT_PERSON_WORDS = _ORG_TAIL_WORDS | _LEGAL_FORM_WORDS | _SITE_WORDS | frozense
 
 def looks_like_person_name(name: str) -> bool:
     """Two or three capitalised words shaped like a person's name, none of them an
-    organisation, site or club word ("Marc Chagall"; not "Reserve Bank", "Aston Villa")."""
+    organisation, site or club word ("Marc Chagall"; not "Reserve Bank", "Aston Villa",
+    "The Writers Guild": :func:`not_a_person_shape`)."""
     return bool(_PERSON_NAME_RE.match(name)) and not any(
         w.casefold() in _NOT_PERSON_WORDS or w.casefold() in _CLUB_TAILS for w in name.split()
-    )
+    ) and not not_a_person_shape(name)
+
+
+# --- round 5: name shapes ------------------------------------------------------------------
+
+# "LeBron", "McDonald", "DiCaprio": a capital after these prefixes is a person's spelling.
+_NAME_PREFIX_RE = re.compile(r"^(?:Mc|Mac|De|Di|Da|Du|La|Le|Van|Von|O'|Al|El|Ben|Fitz)(?=[A-Z])")
+_CAMEL_RE = re.compile(r"[a-z][A-Z]")
+_ROMAN_NUMERAL_RE = re.compile(r"^[IVXL]+$")
+
+
+def singular(word: str) -> str:
+    """Casefolded singular of an English plural ("Universities" -> "university",
+    "Institutes" -> "institute"); other words casefolded and without a final dot."""
+    word = word.casefold().rstrip(".")
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+# Keywords whose plural also ends organisation names ("Indian Institutes of Technology",
+# "Department of State Health Services"); not "Banks" or "Chambers", which are surnames.
+_PLURAL_ORG_WORDS = frozenset(
+    {"university", "institute", "service", "agency", "association", "council", "federation",
+     "union", "academy", "college", "authority", "commission", "committee", "society",
+     "alliance", "hospital", "school", "industry", "laboratory", "railway"}
+)
+
+
+def is_org_word(word: str) -> bool:
+    """True for an organisation keyword, singular or plural ("Institutes", "Services")."""
+    lowered = word.casefold().rstrip(".")
+    return lowered in _ORG_TAIL_WORDS or singular(lowered) in _PLURAL_ORG_WORDS
+
+
+def _company_shaped_token(token: str) -> bool:
+    """"QpiAI", "DeepSeek", "YouTube": a capital inside a word (not "McDonald", "LeBron",
+    "AlQuraishi")."""
+    prefix = _NAME_PREFIX_RE.match(token)
+    return _CAMEL_RE.search(token, prefix.end() + 1 if prefix else 0) is not None
+
+
+def not_a_person_shape(name: str) -> bool:
+    """True for a name no person carries: it opens with "The" ("The Writers Guild"), holds
+    an organisation keyword, singular or plural ("Indian Institutes"), a word with a capital
+    inside ("QpiAI", "DeepSeek"), or, in a name of two words or after the first word, an
+    all-capitals word of three letters or more ("ETH Zurich"; not "III", not a lone
+    "ATACMS", and not "NASA Administrator Bill Nelson" whose title is stripped later)."""
+    words = name.split()
+    if not words:
+        return False
+    if words[0] == "The" and len(words) > 1:
+        return True
+    for i, word in enumerate(words):
+        token = word.strip(".,'\u2019\"()")
+        if is_org_word(token) or _company_shaped_token(token):
+            return True
+        if (
+            len(token) >= 3 and token.isalpha() and token.isupper()
+            and not _ROMAN_NUMERAL_RE.match(token) and (i > 0 or len(words) == 2)
+        ):
+            return True
+    return False
 
 
 # "Stefano Carniani of the Scuola Normale Superiore": a person and the body they belong to.
@@ -1987,7 +2056,9 @@ _COMPANY_TAIL_WORDS = frozenset(
      "energy", "studios", "games", "labs", "ventures", "pharmaceuticals", "therapeutics",
      "metals", "mining", "minerals", "resources", "holdings", "lithium", "chemicals",
      "robotics", "semiconductor", "semiconductors", "telecom", "insurance", "logistics",
-     "entertainment", "industries", "foods", "brands", "networks", "solutions"}
+     "entertainment", "industries", "foods", "brands", "networks", "solutions",
+     # round 5
+     "ai", "motor", "analytics", "software", "biologics", "biotech", "aerospace"}
 )
 
 
@@ -2024,7 +2095,9 @@ def label_from_context(
     if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places, label):
         return "ORG"
     if label == "PERSON" and (
-        starts_with_long_place(text[start:end], places) or ends_with_company_word(text[start:end])
+        starts_with_long_place(text[start:end], places)
+        or ends_with_company_word(text[start:end])
+        or not_a_person_shape(text[start:end])
     ):
         return "ORG"
     if label == "ORG" and names_an_event(text, end):
@@ -2259,14 +2332,99 @@ def merge_org_spans(
     ``spans`` are sorted ``(start, end, label)``; the merged span is ORG."""
     merged: list[tuple[int, int, str]] = []
     for span in spans:
-        if merged and merged[-1][2] == "ORG" and (
-            _continues_org(text, merged[-1], span, places)
-            or _campus_of(text, merged[-1], span, places)
+        if merged and (
+            (merged[-1][2] == "ORG" and (
+                _continues_org(text, merged[-1], span, places)
+                or _campus_of(text, merged[-1], span, places)
+                or second_place_of_org(text, merged[-1], span)
+            ))
+            or demonym_opens_org(text, merged[-1], span)
         ):
             merged[-1] = (merged[-1][0], span[1], "ORG")
             continue
         merged.append(span)
     return merged
+
+
+# Words that, before a country, make the phrase a national body: "Universities UK",
+# "Cancer Research UK", "Athletics Australia", "Greenpeace" is handled by merge_org_spans.
+_COUNTRY_BODY_WORDS = frozenset(
+    {"research", "aid", "action", "relief", "care", "athletics", "swimming", "cycling",
+     "rugby", "football", "soccer", "hockey", "gymnastics", "tennis", "cricket", "rowing",
+     "sailing", "basketball", "boxing", "triathlon", "golf", "sport", "sports", "nursing"}
+)
+_WORDS_BEFORE_RE = re.compile(r"(?:(?<=[ \t(\"])|^)((?:[A-Z][\w&.'\u2019-]*[ \t]+){1,3})$")
+_SPORT_AFTER_RE = re.compile(
+    r"[ \t]+(?:Track[ \t]+&[ \t]+Field|Athletics|Swimming|Cycling|Rugby|Football|Soccer|"
+    r"Hockey|Gymnastics|Rowing|Sailing|Basketball|Boxing|Triathlon|Golf)\b"
+)
+
+
+def country_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], is_country: Callable[[str], bool]
+) -> list[tuple[int, int, list[int]]]:
+    """National bodies named with a country the model read as the place: capitalised words
+    ending in an organisation or line-of-work word before it ("Universities UK", "Cancer
+    Research UK", "Alzheimer's Research UK"), or a sport after it ("USA Track & Field",
+    "UK Athletics"). Returned as ``(start, end, replaced)`` like :func:`keyword_org_spans`;
+    never over a person. Looks only around place spans, a few characters each side."""
+    found: list[tuple[int, int, list[int]]] = []
+    for start, end, label in spans:
+        if label not in ("GPE", "LOC") or not is_country(text[start:end]):
+            continue
+        new_start, new_end = start, end
+        before = _WORDS_BEFORE_RE.search(text, max(0, start - 60), start)
+        if before is not None:
+            words = before.group(1).split()
+            while words and words[0] in ("The", "the"):
+                words = words[1:]
+            last = words[-1].casefold() if words else ""
+            if words and (
+                is_org_word(last) or last in _COUNTRY_BODY_WORDS
+                or singular(last) in _COUNTRY_BODY_WORDS
+            ):
+                new_start = start - len(" ".join(words)) - 1
+        after = _SPORT_AFTER_RE.match(text, end)
+        if after is not None:
+            new_end = after.end()
+        if (new_start, new_end) == (start, end):
+            continue
+        covered = [j for j, (s, e, _) in enumerate(spans) if s < new_end and e > new_start]
+        if not any(spans[j][2] == "PERSON" for j in covered):
+            found.append((new_start, new_end, covered))
+    return found
+
+
+def demonym_opens_org(
+    text: str, previous: tuple[int, int, str], span: tuple[int, int, str]
+) -> bool:
+    """A demonym right before an organisation whose last word is an organisation keyword
+    is the first word of its name: "Indian" + "Premier League", "Danish" + "Refugee
+    Council" (not "German" + "Bundesliga": no keyword)."""
+    return (
+        previous[2] == "NORP"
+        and span[2] == "ORG"
+        and text[previous[1]:span[0]] == " "
+        and is_org_word(text[span[0]:span[1]].rsplit(None, 1)[-1])
+    )
+
+
+_NAME_GOES_ON_RE = re.compile(r"[ \t]*(?:[A-Z0-9]|&)|['\u2019]")
+
+
+def second_place_of_org(
+    text: str, previous: tuple[int, int, str], span: tuple[int, int, str]
+) -> bool:
+    """"Port Authority of New York" + " and " + "New Jersey": an organisation named
+    "<...> of <Place>" takes a second place joined by "and" when the phrase ends there
+    (not "University of Wisconsin-Madison and St. Jude Children's ...", nor "Bank of
+    England and France's central bank")."""
+    return (
+        span[2] in ("GPE", "LOC")
+        and text[previous[1]:span[0]] == " and "
+        and " of " in text[previous[0]:previous[1]]
+        and _NAME_GOES_ON_RE.match(text, span[1]) is None
+    )
 
 
 _START_CONNECTORS = frozenset({"for", "of", "a", "the"})
@@ -2409,6 +2567,14 @@ def dateline_spans(
     return sorted([*kept, *((start, end, "GPE") for start, end in forced)])
 
 
+def _is_country(name: str, places: PlaceNames, aliases: AliasTable) -> bool:
+    """A country or a home nation, by the gazetteer or through the alias table ("UK")."""
+    if places.kind(name) in ("country", "region"):
+        return True
+    hit = aliases.lookup(name)
+    return hit is not None and hit[1] == "location" and places.kind(hit[0]) == "country"
+
+
 def mentions_from_doc(
     doc: Doc, *, offset: int = 0, places: PlaceNames | None = None,
     title_chars: int = 0, text: str | None = None, aliases: AliasTable | None = None,
@@ -2453,6 +2619,14 @@ def mentions_from_doc(
         for start, end in untagged_org_spans(full_text, spans, title_chars, places)
     )
     spans.sort()
+    replaced = set()
+    for start, end, covered in country_org_spans(
+        full_text, spans, lambda name: _is_country(name, places, aliases)
+    ):
+        if start >= title_chars:
+            replaced.update(covered)
+            spans.append((start, end, "ORG"))
+    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
     spans = merge_org_spans(full_text, spans, places)
     spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
     entity_starts = frozenset(start for start, _, _ in spans)

@@ -1,0 +1,165 @@
+"""Unit tests of round 5's general rules (organisations first): name shapes no person
+carries, demonyms and countries inside organisation names, possessives inside names, clubs
+in sports articles. Pure functions, no spaCy model."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.enrichment.entities import (
+    AliasTable,
+    Mention,
+    country_org_spans,
+    demonym_opens_org,
+    is_org_word,
+    label_from_context,
+    looks_like_person_name,
+    merge_org_spans,
+    not_a_person_shape,
+    second_place_of_org,
+    singular,
+    split_country_prefix,
+    split_person_of_org,
+)
+from pipeline.enrichment.places import PlaceNames
+
+PLACES = PlaceNames.from_names(countries=["Australia", "Canada"], regions=["New York"])
+TABLE = AliasTable.from_mapping(
+    {"locations": {"United Kingdom": ["UK"], "United States": ["USA", "U.S."]}}
+)
+
+
+def _is_country(name: str) -> bool:
+    hit = TABLE.lookup(name)
+    return PLACES.kind(name) == "country" or (hit is not None and hit[1] == "location")
+
+
+def _span(text: str, part: str, label: str) -> tuple[int, int, str]:
+    start = text.index(part)
+    return (start, start + len(part), label)
+
+
+# --- name shapes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("Universities", "university"), ("Institutes", "institute"), ("Services", "service"),
+     ("Press", "press"), ("Corp.", "corp")],
+)
+def test_singular(word: str, expected: str) -> None:
+    assert singular(word) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("Institutes", True), ("Guild", True), ("Services", True), ("Banks", False),
+     ("Chambers", False), ("Smith", False)],
+)
+def test_is_org_word_takes_plurals_of_name_keywords_only(word: str, expected: bool) -> None:
+    assert is_org_word(word) is expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["The Writers Guild", "The Indian Institutes", "QpiAI", "DeepSeek", "ETH Zurich",
+     "Writers Guild"],
+)
+def test_not_a_person_shape(name: str) -> None:
+    assert not_a_person_shape(name)
+    assert not looks_like_person_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["LeBron James", "Ronald McDonald", "Mohammed AlQuraishi", "Leonardo DiCaprio",
+     "Henry VIII", "Tyra Banks", "JD Vance", "NASA Administrator Bill Nelson", "ATACMS"],
+)
+def test_person_spellings_are_not_org_shapes(name: str) -> None:
+    assert not not_a_person_shape(name)
+
+
+def test_org_of_place_is_not_split_as_person_of_org() -> None:
+    text = "The Writers Guild of America said the merger would cost jobs."
+    assert split_person_of_org(text, 0, len("The Writers Guild of America")) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("Chief Nagendra Nagaraja of QpiAI and ETH Zurich said so.", "ETH Zurich"),
+     ("The chatbot from Moonshot AI rose.", "Moonshot AI"),
+     ("Rival Honda Motor reports on Friday.", "Honda Motor")],
+)
+def test_person_span_with_org_shape_becomes_org(text: str, name: str) -> None:
+    start = text.index(name)
+    assert label_from_context(text, start, start + len(name), "PERSON", PLACES) == "ORG"
+
+
+# --- demonyms and places inside names -------------------------------------------------------
+
+
+def test_demonym_opens_an_organisation_ending_in_a_keyword() -> None:
+    text = "income from the Indian Premier League, whose deal"
+    spans = [_span(text, "Indian", "NORP"), _span(text, "Premier League", "ORG")]
+    assert demonym_opens_org(text, *spans)
+    merged = merge_org_spans(text, spans, PLACES)
+    assert [text[s:e] for s, e, _ in merged] == ["Indian Premier League"]
+    assert merged[0][2] == "ORG"
+
+
+def test_demonym_before_a_name_without_keyword_stays_apart() -> None:
+    text = "The German Bundesliga resumed."
+    spans = [_span(text, "German", "NORP"), _span(text, "Bundesliga", "ORG")]
+    assert not demonym_opens_org(text, *spans)
+    assert len(merge_org_spans(text, spans, PLACES)) == 2
+
+
+def test_second_place_joins_an_org_of_place() -> None:
+    text = "The Port Authority of New York and New Jersey, which runs the tunnels"
+    spans = [_span(text, "Port Authority of New York", "ORG"), _span(text, "New Jersey", "GPE")]
+    assert second_place_of_org(text, *spans)
+    assert [text[s:e] for s, e, _ in merge_org_spans(text, spans, PLACES)] == [
+        "Port Authority of New York and New Jersey"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "org", "place"),
+    [("The Bank of England and France's central bank disagreed.", "Bank of England", "France"),
+     ("at the University of Ottawa and Canada Goose said", "University of Ottawa", "Canada")],
+)
+def test_second_place_not_joined_when_the_phrase_goes_on(text: str, org: str, place: str) -> None:
+    assert not second_place_of_org(text, _span(text, org, "ORG"), _span(text, place, "GPE"))
+
+
+@pytest.mark.parametrize(
+    ("text", "country", "expected"),
+    [("It said. Universities UK, which represents them, agreed.", "UK", "Universities UK"),
+     ("The charity Cancer Research UK said so.", "UK", "Cancer Research UK"),
+     ("The charity Alzheimer's Research UK urged it.", "UK", "Alzheimer's Research UK"),
+     ("Officials at USA Track & Field said.", "USA", "USA Track & Field"),
+     ("A ruling by Athletics Australia came.", "Australia", "Athletics Australia")],
+)
+def test_country_org_spans(text: str, country: str, expected: str) -> None:
+    spans = [_span(text, country, "GPE")]
+    found = country_org_spans(text, spans, _is_country)
+    assert [(text[s:e], covered) for s, e, covered in found] == [(expected, [0])]
+
+
+@pytest.mark.parametrize(
+    ("text", "country"),
+    [("Trade with Canada rose.", "Canada"), ("Exports From Australia fell.", "Australia"),
+     ("Prime Minister Keir Starmer UK visit", "UK")],
+)
+def test_country_org_spans_leaves_places_alone(text: str, country: str) -> None:
+    spans = [_span(text, country, "GPE")]
+    if "Starmer" in text:
+        spans = [_span(text, "Keir Starmer", "PERSON"), *spans]
+    assert country_org_spans(text, spans, _is_country) == []
+
+
+def test_country_prefix_kept_before_a_sport() -> None:
+    mention = Mention("USA Track & Field", "ORG", 10)
+    assert split_country_prefix(mention, TABLE) == [mention]
+    split = split_country_prefix(Mention("U.S. Supreme Court", "ORG", 0), TABLE)
+    assert [(m.text, m.label) for m in split] == [("U.S.", "GPE"), ("Supreme Court", "ORG")]
