@@ -1941,6 +1941,10 @@ _ORG_NOUN_BEFORE_RE = re.compile(
     r"retailer|chain|carrier|airline|operator|developer|start-?up|publisher|marketplace|"
     r"consultancy|think[ -]tank|conglomerate|supermarket|manufacturer|brokerage|"
     r"federation|journal|magazine|alliance|coalition[ \t]+partner|"
+    # round 5: corporate family and lines of business ("Google's parent Alphabet", "its
+    # low-cost arm, Jetstar", "price comparison site Foundem", "hedge fund High-Flyer")
+    r"parent|subsidiary|affiliate|arm|unit|site|platform|exchange|studio|brewer|"
+    r"fund|investor|club|franchise|"
     # round 4: "a company called Versant", "the airline's parent, ..." stays out
     r"(?:company|firm|group|business|start-?up|party|coalition|channel|network)[ \t]+"
     r"(?:called|named)|"
@@ -2102,7 +2106,63 @@ def label_from_context(
         return "ORG"
     if label == "ORG" and names_an_event(text, end):
         return "EVENT"  # not a kept label: dropped
+    if label in ("GPE", "LOC") and company_shaped_place(text[start:end], places):
+        return "ORG"
     return label
+
+
+def company_shaped_place(name: str, places: PlaceNames) -> bool:
+    """A "place" the gazetteer does not know spelt with a capital inside a word ("NatWest",
+    "BlackRock") is a company; "KwaZulu-Natal" or "McAllen" are known or prefixed."""
+    return places.kind(name) is None and any(_company_shaped_token(w) for w in name.split())
+
+
+_SCORE_TAIL_RE = re.compile(r"[ \t]+(?:\d{1,2}-\d{1,3}|\d{3}-\d{1,2})$")  # not "737-800"
+
+
+def score_trimmed_end(text: str, start: int, end: int) -> int:
+    """End of a span without a match score the model ran into it ("thrashing Werder Bremen
+    5-0" -> "Werder Bremen"); ``end`` when there is none. A name followed by a score is a
+    team."""
+    match = _SCORE_TAIL_RE.search(text, start, end)
+    return match.start() if match is not None and match.start() > start else end
+
+
+# "the southeastern Caribbean", "across the Sahel": regions take the article, firms do not.
+_THE_BEFORE_RE = re.compile(r"\bthe(?:[ \t]+[a-z-]+)?[ \t]+$", re.IGNORECASE)
+
+
+def places_heading_orgs(
+    mentions: Sequence[Mention], places: PlaceNames, aliases: AliasTable,
+    text: str, offset: int = 0,
+) -> list[Mention]:
+    """A one-word "place" that the gazetteer and the alias table do not know and that opens
+    an organisation name of the same article is that organisation's short name:
+    "Carlsberg" (tagged GPE) next to "The Carlsberg Foundation" is the brewer. A name the
+    article ever writes after "the" stays a place ("the Caribbean" next to "Caribbean
+    Disaster Emergency Management Agency"). ``text``: the string the mention offsets (minus
+    ``offset``) point into. Linear: one pass to collect first words, one to relabel."""
+    heads = {
+        words[0]
+        for m in mentions
+        if m.label == "ORG" and len(words := strip_leading_article(m.text).split()) > 1
+    }
+    candidates = [
+        m for m in mentions
+        if m.label in ("GPE", "LOC") and m.text in heads and " " not in m.text
+        and places.kind(m.text) is None and aliases.lookup(m.text) is None
+    ]
+    if not candidates:
+        return list(mentions)
+    with_the = {
+        m.text for m in candidates
+        if _THE_BEFORE_RE.search(text, max(0, m.start - offset - 30), m.start - offset)
+    }
+    names = {m.text for m in candidates} - with_the
+    return [
+        replace(m, label="ORG") if m.label in ("GPE", "LOC") and m.text in names else m
+        for m in mentions
+    ]
 
 
 _MATCH_BEFORE_RE = re.compile(
@@ -2641,6 +2701,10 @@ def mentions_from_doc(
             ent_label = "ORG"
         if ent_start < covered_until:  # inside a span extended over it ("Siemens" + "AG")
             continue
+        if ent_label in ("ORG", "PERSON", "GPE", "LOC"):
+            trimmed = score_trimmed_end(full_text, ent_start, ent_end)
+            if trimmed != ent_end:
+                ent_end, ent_label = trimmed, "ORG"
         ent_label = label_from_context(full_text, ent_start, ent_end, ent_label, places)
         start = repair_span_start(full_text, ent_start, ent_label)
         if start >= title_chars and (
@@ -2675,6 +2739,7 @@ def mentions_from_doc(
             mentions.append(Mention(text, label, start + offset, start < title_chars,
                                     acronym, plays_a_match(full_text, start, end)))
             covered_until = max(covered_until, end)
+    mentions = places_heading_orgs(mentions, places, aliases, full_text, offset)
     mentions.extend(
         Mention(full_text[s:e], "PERSON", s + offset) for s, e in untagged_full_names(
             full_text, [(m.text, m.label, m.start - offset) for m in mentions])

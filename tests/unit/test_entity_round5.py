@@ -9,6 +9,7 @@ import pytest
 from pipeline.enrichment.entities import (
     AliasTable,
     Mention,
+    company_shaped_place,
     country_org_spans,
     demonym_opens_org,
     is_org_word,
@@ -16,6 +17,9 @@ from pipeline.enrichment.entities import (
     looks_like_person_name,
     merge_org_spans,
     not_a_person_shape,
+    org_by_context,
+    places_heading_orgs,
+    score_trimmed_end,
     second_place_of_org,
     singular,
     split_country_prefix,
@@ -163,3 +167,75 @@ def test_country_prefix_kept_before_a_sport() -> None:
     assert split_country_prefix(mention, TABLE) == [mention]
     split = split_country_prefix(Mention("U.S. Supreme Court", "ORG", 0), TABLE)
     assert [(m.text, m.label) for m in split] == [("U.S.", "GPE"), ("Supreme Court", "ORG")]
+
+
+# --- cues, scores, consistency within the article ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "label"),
+    [("as Google's parent Alphabet designs chips", "Alphabet", "PERSON"),
+     ("The airline's low-cost arm, Jetstar, was not", "Jetstar", "GPE"),
+     ("Price comparison site Foundem, whose complaint", "Foundem", "PERSON"),
+     ("funded by the hedge fund High-Flyer, said", "High-Flyer", "PERSON"),
+     ("through its unit Woven, which", "Woven", "GPE")],
+)
+def test_corporate_family_nouns_mark_organisations(text: str, name: str, label: str) -> None:
+    start = text.index(name)
+    assert org_by_context(text, start, start + len(name), PLACES, label)
+
+
+def test_a_parent_in_a_family_sense_needs_the_noun_right_before() -> None:
+    text = "Her parents Maria Lopez and Juan Lopez said"
+    start = text.index("Maria Lopez")
+    assert not org_by_context(text, start, start + len("Maria Lopez"), PLACES, "PERSON")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("NatWest", True), ("BlackRock", True), ("McAllen", False), ("Canada", False),
+     ("Springfield", False)],
+)
+def test_company_shaped_place(name: str, expected: bool) -> None:
+    assert company_shaped_place(name, PLACES) is expected
+
+
+def test_natwest_tagged_as_place_becomes_org() -> None:
+    text = "rivals Lloyds Banking Group and NatWest fell."
+    start = text.index("NatWest")
+    assert label_from_context(text, start, start + 7, "GPE", PLACES) == "ORG"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [("thrashing Werder Bremen 5-0 to end", "Werder Bremen 5-0", "Werder Bremen"),
+     ("the Boeing 737-800 jet", "Boeing 737-800", "Boeing 737-800"),
+     ("with 5-0", "5-0", "5-0")],
+)
+def test_score_trimmed_end(text: str, name: str, expected: str) -> None:
+    start = text.index(name)
+    assert text[start:score_trimmed_end(text, start, start + len(name))] == expected
+
+
+def test_place_heading_an_org_of_the_article_is_the_org() -> None:
+    text = "Carlsberg agreed a deal. The Carlsberg Foundation backs it. Carlsberg fell."
+    mentions = [
+        Mention("Carlsberg", "GPE", 0),
+        Mention("The Carlsberg Foundation", "ORG", 25),
+        Mention("Carlsberg", "GPE", text.rindex("Carlsberg")),
+    ]
+    labels = [m.label for m in places_heading_orgs(mentions, PLACES, TABLE, text)]
+    assert labels == ["ORG", "ORG", "ORG"]
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "org"),
+    [("It neared the southeastern Caribbean. The Caribbean Disaster Agency said",
+      "Caribbean", "The Caribbean Disaster Agency"),
+     ("Trade with Canada rose. The Canada Pension Plan said", "Canada", "The Canada Pension Plan")],
+)
+def test_regions_and_known_places_heading_orgs_stay_places(
+    text: str, place: str, org: str
+) -> None:
+    mentions = [Mention(place, "LOC", text.index(place)), Mention(org, "ORG", text.index(org))]
+    assert places_heading_orgs(mentions, PLACES, TABLE, text)[0].label == "LOC"
