@@ -2455,6 +2455,67 @@ def country_org_spans(
     return found
 
 
+# "Alphabet's Google": an owner and the organisation it owns, read as one span.
+_OWNER_POSSESSIVE_RE = re.compile(
+    r"^(?P<owner>[A-Z][\w&.-]*(?:[ \t]+[A-Z][\w&.-]*)?)['\u2019]s[ \t]+(?P<owned>[A-Z].*)$"
+)
+
+
+def split_owner_possessive(
+    text: str, start: int, end: int, aliases: AliasTable
+) -> tuple[int, int] | None:
+    """``(owner_end, owned_start)`` for an ORG span "<Owner>'s <Organisation>" whose second
+    part is a known organisation by itself (alias table or listed companies): "Alphabet's
+    Google" -> "Alphabet" + "Google". Names with a possessive inside ("Alzheimer's Research
+    UK", "McDonald's Corp") stay whole."""
+    match = _OWNER_POSSESSIVE_RE.match(text[start:end])
+    if match is None:
+        return None
+    known = aliases.lookup(match.group("owned"))
+    if known is None or known[1] != "organization":
+        return None
+    return start + match.end("owner"), start + match.start("owned")
+
+
+# "the Alzheimer's Society", "Women's Tennis Association": a possessive inside a name.
+_POSSESSIVE_NAME_RE = re.compile(
+    r"(?<![\w.'\u2019])(?P<owner>(?:[A-Z][\w.-]*[ \t]+){0,2}[A-Z][\w-]*['\u2019]s?)"
+    r"[ \t]+(?P<rest>[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&-]*){0,3})"
+)
+
+
+def possessive_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], places: PlaceNames
+) -> list[tuple[int, int, list[int]]]:
+    """Organisation names holding a possessive, which the capitalised runs of
+    :func:`keyword_org_spans` stop at: "<Word>'s <Words> <Keyword>" ("Alzheimer's Society",
+    "Football Supporters' Association"), cut after the last organisation keyword. The
+    possessor must be no entity and no place ("Britain's National Health Service", "Trump's
+    Justice Department" are an owner and an organisation). Returned as ``(start, end,
+    replaced)``: the model's spans inside the name (at most one, an ORG)."""
+    found: list[tuple[int, int, list[int]]] = []
+    for match in _POSSESSIVE_NAME_RE.finditer(text):
+        words = match.group("rest").split()
+        keep = max((i + 1 for i, w in enumerate(words) if is_org_word(w)), default=0)
+        if not keep:
+            continue
+        start = match.start()
+        owner = match.group("owner").rstrip("s").rstrip("'\u2019")
+        if owner.startswith("The "):  # "The Football Supporters' Association"
+            owner, start = owner[4:], start + 4
+        if places.kind(owner) is not None:
+            continue
+        end = match.start("rest") + len(" ".join(words[:keep]))
+        if text[match.start("rest"):end].split() != words[:keep]:
+            continue
+        inside = [i for i, (s, e, _) in enumerate(spans) if s < end and e > start]
+        if any(spans[i][0] < match.end("owner") or spans[i][2] != "ORG" for i in inside):
+            continue
+        if len(inside) <= 1:
+            found.append((start, end, inside))
+    return found
+
+
 def demonym_opens_org(
     text: str, previous: tuple[int, int, str], span: tuple[int, int, str]
 ) -> bool:
@@ -2565,6 +2626,25 @@ def _split_persons_of_orgs(
             result.append((start, end, label))
         else:
             result += [(start, parts[0], "PERSON"), (parts[1], end, "ORG")]
+    return result
+
+
+def _split_owner_possessives(
+    text: str, spans: Sequence[tuple[int, int, str]], aliases: AliasTable
+) -> list[tuple[int, int, str]]:
+    """ORG spans "<Owner>'s <Organisation>" split (:func:`split_owner_possessive`): the
+    organisation stays, the owner is kept as an ORG only when the alias table knows it as
+    one ("Trump's Justice Department": the owner is not an organisation)."""
+    result: list[tuple[int, int, str]] = []
+    for start, end, label in spans:
+        parts = split_owner_possessive(text, start, end, aliases) if label == "ORG" else None
+        if parts is None:
+            result.append((start, end, label))
+            continue
+        owner = aliases.lookup(text[start:parts[0]])
+        if owner is not None and owner[1] == "organization":
+            result.append((start, parts[0], "ORG"))
+        result.append((parts[1], end, "ORG"))
     return result
 
 
@@ -2680,6 +2760,12 @@ def mentions_from_doc(
     )
     spans.sort()
     replaced = set()
+    for start, end, covered in possessive_org_spans(full_text, spans, places):
+        if start >= title_chars:
+            replaced.update(covered)
+            spans.append((start, end, "ORG"))
+    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    replaced = set()
     for start, end, covered in country_org_spans(
         full_text, spans, lambda name: _is_country(name, places, aliases)
     ):
@@ -2689,6 +2775,7 @@ def mentions_from_doc(
     spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
     spans = merge_org_spans(full_text, spans, places)
     spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
+    spans = _split_owner_possessives(full_text, spans, aliases)
     entity_starts = frozenset(start for start, _, _ in spans)
     covered_until = 0
     for ent_start, ent_end, ent_label in spans:

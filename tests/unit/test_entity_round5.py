@@ -19,17 +19,20 @@ from pipeline.enrichment.entities import (
     not_a_person_shape,
     org_by_context,
     places_heading_orgs,
+    possessive_org_spans,
     score_trimmed_end,
     second_place_of_org,
     singular,
     split_country_prefix,
+    split_owner_possessive,
     split_person_of_org,
 )
 from pipeline.enrichment.places import PlaceNames
 
 PLACES = PlaceNames.from_names(countries=["Australia", "Canada"], regions=["New York"])
 TABLE = AliasTable.from_mapping(
-    {"locations": {"United Kingdom": ["UK"], "United States": ["USA", "U.S."]}}
+    {"locations": {"United Kingdom": ["UK"], "United States": ["USA", "U.S."]},
+     "organizations": {"Google": [], "Department of Justice": ["Justice Department"]}}
 )
 
 
@@ -239,3 +242,58 @@ def test_regions_and_known_places_heading_orgs_stay_places(
 ) -> None:
     mentions = [Mention(place, "LOC", text.index(place)), Mention(org, "ORG", text.index(org))]
     assert places_heading_orgs(mentions, PLACES, TABLE, text)[0].label == "LOC"
+
+
+# --- possessives ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "parts"),
+    [("an appeal by Alphabet's Google against", "Alphabet's Google", ("Alphabet", "Google")),
+     ("said Trump's Justice Department", "Trump's Justice Department",
+      ("Trump", "Justice Department"))],
+)
+def test_split_owner_possessive(text: str, span: str, parts: tuple[str, str]) -> None:
+    start = text.index(span)
+    cut = split_owner_possessive(text, start, start + len(span), TABLE)
+    assert cut is not None
+    assert (text[start:cut[0]], text[cut[1]:start + len(span)]) == parts
+
+
+@pytest.mark.parametrize(
+    "span", ["Alzheimer's Research UK", "McDonald's Corp", "Christie's"]
+)
+def test_possessive_names_stay_whole(span: str) -> None:
+    text = f"Shares of {span} rose."
+    start = text.index(span)
+    assert split_owner_possessive(text, start, start + len(span), TABLE) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("director of the Alzheimer's Society said", "Alzheimer's Society"),
+     ("The Football Supporters' Association welcomed it", "Football Supporters' Association"),
+     ("at Dayton Children's Hospital on Friday", "Dayton Children's Hospital")],
+)
+def test_possessive_org_spans(text: str, expected: str) -> None:
+    found = possessive_org_spans(text, [], PLACES)
+    assert [text[s:e] for s, e, _ in found] == [expected]
+
+
+def test_possessive_org_spans_replace_the_keyword_the_model_found() -> None:
+    text = "director of the Alzheimer's Society said"
+    spans = [_span(text, "Society", "ORG")]
+    assert possessive_org_spans(text, spans, PLACES) == [
+        (text.index("Alzheimer"), text.index(" said"), [0])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [("Canada's Competition Bureau said", []),
+     ("Trump's Justice Department sued", [("Trump", "PERSON")]),
+     ("Google's Research Council met", [("Google", "ORG")]),
+     ("The company's Audit Committee met", [])],
+)
+def test_owners_are_not_part_of_the_name(text: str, spans: list[tuple[str, str]]) -> None:
+    assert possessive_org_spans(text, [_span(text, n, label) for n, label in spans], PLACES) == []
