@@ -943,6 +943,14 @@ _CLUB_TAILS = frozenset(
 )
 
 
+# Round 5: words that open club names ("Real Sociedad", "AS Roma", "Werder Bremen").
+_CLUB_HEADS = frozenset(
+    {"Real", "AS", "AC", "FC", "SC", "SV", "VfB", "VfL", "RB", "Werder", "Borussia",
+     "Eintracht", "Sporting", "Atletico", "Athletic", "Olympique", "Dynamo", "Dinamo",
+     "Racing", "Deportivo", "Inter", "Hertha", "Fortuna", "Union", "Club"}
+)
+
+
 def sports_context(items: Iterable[NormalisedMention]) -> bool:
     """True when an organisation of the article is a competition or club ("Premier League",
     "All England Club")."""
@@ -956,13 +964,13 @@ def sports_context(items: Iterable[NormalisedMention]) -> bool:
 
 def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMention:
     """In a sports article, "Manchester City" tagged as a place (or "Wolverhampton
-    Wanderers" as a person) is the club, unless the whole name is a known place
-    ("Mexico City")."""
+    Wanderers" as a person), or a name opening with a club word ("Real Sociedad", "AS
+    Roma"), is the club, unless the whole name is a known place ("Mexico City")."""
     tokens = norm.canonical.split()
     if (
         norm.category in ("location", "person")
         and len(tokens) >= 2
-        and tokens[-1].casefold() in _CLUB_TAILS
+        and (tokens[-1].casefold() in _CLUB_TAILS or tokens[0] in _CLUB_HEADS)
         and places.kind(norm.canonical) is None
     ):
         return NormalisedMention(norm.canonical, "organization")

@@ -9,6 +9,8 @@ import pytest
 from pipeline.enrichment.entities import (
     AliasTable,
     Mention,
+    NormalisedMention,
+    club_category,
     company_shaped_place,
     country_org_spans,
     demonym_opens_org,
@@ -297,3 +299,20 @@ def test_possessive_org_spans_replace_the_keyword_the_model_found() -> None:
 )
 def test_owners_are_not_part_of_the_name(text: str, spans: list[tuple[str, str]]) -> None:
     assert possessive_org_spans(text, [_span(text, n, label) for n, label in spans], PLACES) == []
+
+
+# --- clubs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Real Sociedad", "AS Roma", "Werder Bremen"])
+def test_club_heads_make_clubs_in_sports_articles(name: str) -> None:
+    norm = club_category(NormalisedMention(name, "location"), PLACES)
+    assert norm == NormalisedMention(name, "organization")
+
+
+@pytest.mark.parametrize(
+    ("name", "category"), [("Stade de France", "location"), ("Real Madrid", "organization"),
+                           ("New York", "location")]
+)
+def test_club_category_leaves_others(name: str, category: str) -> None:
+    assert club_category(NormalisedMention(name, category), PLACES).category == category
