@@ -2438,7 +2438,7 @@ def country_org_spans(
     never over a person. Looks only around place spans, a few characters each side."""
     found: list[tuple[int, int, list[int]]] = []
     for start, end, label in spans:
-        if label not in ("GPE", "LOC") or not is_country(text[start:end]):
+        if label not in ("GPE", "LOC"):
             continue
         new_start, new_end = start, end
         before = _WORDS_BEFORE_RE.search(text, max(0, start - 60), start)
@@ -2455,8 +2455,8 @@ def country_org_spans(
         after = _SPORT_AFTER_RE.match(text, end)
         if after is not None:
             new_end = after.end()
-        if (new_start, new_end) == (start, end):
-            continue
+        if (new_start, new_end) == (start, end) or not is_country(text[start:end]):
+            continue  # the lookups only for the few places with a body's words around them
         covered = [j for j, (s, e, _) in enumerate(spans) if s < new_end and e > new_start]
         if not any(spans[j][2] == "PERSON" for j in covered):
             found.append((new_start, new_end, covered))
@@ -2486,10 +2486,10 @@ def split_owner_possessive(
 
 
 # "the Alzheimer's Society", "Women's Tennis Association": a possessive inside a name.
-_POSSESSIVE_NAME_RE = re.compile(
-    r"(?<![\w.'\u2019])(?P<owner>(?:[A-Z][\w.-]*[ \t]+){0,2}[A-Z][\w-]*['\u2019]s?)"
-    r"[ \t]+(?P<rest>[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&-]*){0,3})"
-)
+# Found from the possessive mark (few per article), then the words each side of it.
+_POSSESSIVE_MARK_RE = re.compile(r"(?<=[A-Za-z])['\u2019]s?[ \t]+(?=[A-Z])")
+_OWNER_BEFORE_RE = re.compile(r"(?<![\w.'\u2019])(?:[A-Z][\w.-]*[ \t]+){0,2}[A-Z][\w-]*$")
+_REST_AFTER_RE = re.compile(r"[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&-]*){0,3}")
 
 
 def possessive_org_spans(
@@ -2502,22 +2502,25 @@ def possessive_org_spans(
     Justice Department" are an owner and an organisation). Returned as ``(start, end,
     replaced)``: the model's spans inside the name (at most one, an ORG)."""
     found: list[tuple[int, int, list[int]]] = []
-    for match in _POSSESSIVE_NAME_RE.finditer(text):
-        words = match.group("rest").split()
+    for mark in _POSSESSIVE_MARK_RE.finditer(text):
+        rest = _REST_AFTER_RE.match(text, mark.end())
+        owner_match = _OWNER_BEFORE_RE.search(text, max(0, mark.start() - 60), mark.start())
+        if rest is None or owner_match is None:
+            continue
+        words = rest.group().split()
         keep = max((i + 1 for i, w in enumerate(words) if is_org_word(w)), default=0)
         if not keep:
             continue
-        start = match.start()
-        owner = match.group("owner").rstrip("s").rstrip("'\u2019")
+        start, owner = owner_match.start(), owner_match.group()
         if owner.startswith("The "):  # "The Football Supporters' Association"
             owner, start = owner[4:], start + 4
         if places.kind(owner) is not None:
             continue
-        end = match.start("rest") + len(" ".join(words[:keep]))
-        if text[match.start("rest"):end].split() != words[:keep]:
+        end = rest.start() + len(" ".join(words[:keep]))
+        if text[rest.start():end].split() != words[:keep]:
             continue
         inside = [i for i, (s, e, _) in enumerate(spans) if s < end and e > start]
-        if any(spans[i][0] < match.end("owner") or spans[i][2] != "ORG" for i in inside):
+        if any(spans[i][0] < mark.start() or spans[i][2] != "ORG" for i in inside):
             continue
         if len(inside) <= 1:
             found.append((start, end, inside))
