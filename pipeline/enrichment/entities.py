@@ -2527,6 +2527,44 @@ def possessive_org_spans(
     return found
 
 
+# Capitalised words right after an organisation ("Samsung" + " SDI", "Sony" + " Pictures
+# Entertainment"); a "+" stuck to the name ("Canal+", "Disney+").
+_NEXT_WORDS_RE = re.compile(r"[ \t]+[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&-]*){0,2}")
+_PLUS_SUFFIX_RE = re.compile(r"\+(?![\w+])")
+
+
+def _names_a_unit(word: str) -> bool:
+    lowered = word.casefold().rstrip(".")
+    return (
+        lowered in _COMPANY_TAIL_WORDS or lowered in _LEGAL_FORM_WORDS or is_org_word(word)
+        or (len(word) >= 3 and word.isalpha() and word.isupper())
+    )
+
+
+def unit_name_end(text: str, end: int, labels_at: Mapping[int, str]) -> int:
+    """End of an organisation name extended over the unit or subsidiary named after it:
+    the words that follow up to the last one that names a line of business, a legal form,
+    an organisation keyword or an all-capitals unit ("Samsung" + " Biologics", "Samsung" +
+    " SDI", "BBC" + " Studios", "Qantas" + " Airways", "Sony" + " Pictures
+    Entertainment"), and a "+" stuck to it ("Canal+"). Products stay out ("Apple Music",
+    "Samsung Galaxy", "Apple TV"), and so do words where the model starts another name
+    other than an organisation (``labels_at``: label by span start)."""
+    plus = _PLUS_SUFFIX_RE.match(text, end)
+    if plus is not None:
+        return plus.end()
+    match = _NEXT_WORDS_RE.match(text, end)
+    if match is None:
+        return end
+    new_end = end
+    for word in re.finditer(r"\S+", text[match.start():match.end()]):
+        word_start = match.start() + word.start()
+        if labels_at.get(word_start, "ORG") not in ("ORG", "PRODUCT"):
+            break
+        if _names_a_unit(word.group()):
+            new_end = match.start() + word.end()
+    return new_end
+
+
 def demonym_opens_org(
     text: str, previous: tuple[int, int, str], span: tuple[int, int, str]
 ) -> bool:
@@ -2788,6 +2826,7 @@ def mentions_from_doc(
     spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
     spans = _split_owner_possessives(full_text, spans, aliases)
     entity_starts = frozenset(start for start, _, _ in spans)
+    labels_at = {start: label for start, _, label in spans}
     covered_until = 0
     for ent_start, ent_end, ent_label in spans:
         if ent_label not in LABEL_CATEGORIES and ent_label != "FAC":
@@ -2819,6 +2858,7 @@ def mentions_from_doc(
         label = ent_label
         if label == "ORG":
             end = amount_trimmed_end(full_text, start, corporate_suffix_end(full_text, end))
+            end = unit_name_end(full_text, end, labels_at)
             if modifies_a_title(full_text, start, end, aliases):
                 continue
         site_end = site_name_end(full_text, end)

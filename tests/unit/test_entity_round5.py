@@ -28,6 +28,7 @@ from pipeline.enrichment.entities import (
     split_country_prefix,
     split_owner_possessive,
     split_person_of_org,
+    unit_name_end,
 )
 from pipeline.enrichment.places import PlaceNames
 
@@ -316,3 +317,28 @@ def test_club_heads_make_clubs_in_sports_articles(name: str) -> None:
 )
 def test_club_category_leaves_others(name: str, category: str) -> None:
     assert club_category(NormalisedMention(name, category), PLACES).category == category
+
+
+# --- units and subsidiaries named after the parent -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [("Samsung Biologics and Samsung SDI were", "Samsung", "Samsung Biologics"),
+     ("and Samsung SDI, affiliates", "Samsung", "Samsung SDI"),
+     ("on BBC Studios, the arm", "BBC", "BBC Studios"),
+     ("Sony Pictures Entertainment and Apollo", "Sony", "Sony Pictures Entertainment"),
+     ("the pay-TV group Canal+ and the publisher", "Canal", "Canal+"),
+     ("Apple Music and Apple TV grew", "Apple", "Apple"),
+     ("Samsung Galaxy phones", "Samsung", "Samsung"),
+     ("said Google on Monday", "Google", "Google")],
+)
+def test_unit_name_end(text: str, name: str, expected: str) -> None:
+    start = text.index(name)
+    assert text[start:unit_name_end(text, start + len(name), {})] == expected
+
+
+def test_unit_name_end_stops_at_another_name() -> None:
+    text = "as Reuters Jane Smith Group reported"
+    start = text.index("Jane")
+    assert unit_name_end(text, len("as Reuters"), {start: "PERSON"}) == len("as Reuters")
