@@ -2565,6 +2565,34 @@ def unit_name_end(text: str, end: int, labels_at: Mapping[int, str]) -> int:
     return new_end
 
 
+# "Department for Culture" + ", Media and Sport": a ministry named after a list of remits.
+_REMIT_HEAD_RE = re.compile(
+    r"\b(?:Department|Ministry|Office|Committee|Commission|Secretariat)[ \t]+(?:for|of)"
+    r"[ \t]+[A-Z][a-z]+$"
+)
+_REMIT_LIST_RE = re.compile(
+    r"(?P<items>(?:,[ \t]+[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?){1,4}),?[ \t]+and[ \t]+"
+    r"(?P<last>[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?)(?![ \t]*[A-Z])(?!['\u2019\w])"
+)
+
+
+def listed_remit_end(text: str, start: int, end: int, aliases: AliasTable) -> int:
+    """End of a ministry name that lists its remits ("Department for Culture, Media and
+    Sport", "Ministry of Land, Infrastructure, Transport and Tourism"), which the model cuts
+    at the first comma; ``end`` unchanged for any other span. Lists of organisations are
+    not names: no item may be a name the alias table knows ("Department of Energy, Google
+    and Microsoft")."""
+    if not _REMIT_HEAD_RE.search(text, max(start, end - 60), end):
+        return end
+    match = _REMIT_LIST_RE.match(text, end)
+    if match is None:
+        return end
+    items = [i.strip() for i in match.group("items").split(",") if i.strip()]
+    if any(aliases.lookup(item) is not None for item in (*items, match.group("last"))):
+        return end
+    return match.end()
+
+
 def demonym_opens_org(
     text: str, previous: tuple[int, int, str], span: tuple[int, int, str]
 ) -> bool:
@@ -2859,6 +2887,7 @@ def mentions_from_doc(
         if label == "ORG":
             end = amount_trimmed_end(full_text, start, corporate_suffix_end(full_text, end))
             end = unit_name_end(full_text, end, labels_at)
+            end = listed_remit_end(full_text, start, end, aliases)
             if modifies_a_title(full_text, start, end, aliases):
                 continue
         site_end = site_name_end(full_text, end)

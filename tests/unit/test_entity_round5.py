@@ -16,6 +16,7 @@ from pipeline.enrichment.entities import (
     demonym_opens_org,
     is_org_word,
     label_from_context,
+    listed_remit_end,
     looks_like_person_name,
     merge_org_spans,
     not_a_person_shape,
@@ -342,3 +343,29 @@ def test_unit_name_end_stops_at_another_name() -> None:
     text = "as Reuters Jane Smith Group reported"
     start = text.index("Jane")
     assert unit_name_end(text, len("as Reuters"), {start: "PERSON"}) == len("as Reuters")
+
+
+# --- ministries named after a list of remits ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "cut", "expected"),
+    [("The Department for Culture, Media and Sport is consulting", "Department for Culture",
+      "Department for Culture, Media and Sport"),
+     ("by the Ministry of Land, Infrastructure, Transport and Tourism found", "Ministry of Land",
+      "Ministry of Land, Infrastructure, Transport and Tourism")],
+)
+def test_listed_remit_end(text: str, cut: str, expected: str) -> None:
+    start = text.index(cut)
+    assert text[start:listed_remit_end(text, start, start + len(cut), TABLE)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [("The Department of Energy, Google and Microsoft said", "Department of Energy"),
+     ("Apple, Samsung and Sony said", "Apple"),
+     ("the Ministry of Defence, Thales and Google said", "Ministry of Defence")],
+)
+def test_listed_remit_end_leaves_lists_of_names(text: str, cut: str) -> None:
+    start = text.index(cut)
+    assert listed_remit_end(text, start, start + len(cut), TABLE) == start + len(cut)
