@@ -1347,16 +1347,22 @@ _LEGAL_FORM_WORDS = _CORPORATE_SUFFIXES | {"group", "global", "platforms", "comp
                                            "corporation", "incorporated", "limited"}
 
 
+# Round 5: words a company's short name leaves out ("Qantas" for "Qantas Airways", "Toyota"
+# for "Toyota Motor Corp"); not "Motors" ("Tata" and "Tata Motors" are two companies).
+_FULL_NAME_TAIL_WORDS = _LEGAL_FORM_WORDS | {"airways", "airlines", "motor"}
+
+
 def corporate_full_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
     """Organisation names that the same article also gives with a legal form: "Nvidia" ->
     "Nvidia Corp", "Meta" -> "Meta Platforms", "Siemens" -> "Siemens AG" (the fullest name
-    used in the article is the canonical one, even for alias-table names)."""
+    used in the article is the canonical one, even for alias-table names); since round 5
+    also "Qantas" -> "Qantas Airways", "Toyota" -> "Toyota Motor Corp"."""
     names = {n.canonical for n in items if n.category == "organization"}
     owners: dict[str, set[str]] = {}
     for name in names:
         words = name.split()
         cut = len(words)
-        while cut > 1 and words[cut - 1].casefold().rstrip(".") in _LEGAL_FORM_WORDS:
+        while cut > 1 and words[cut - 1].casefold().rstrip(".") in _FULL_NAME_TAIL_WORDS:
             cut -= 1
         short = " ".join(words[:cut])
         if cut < len(words) and short in names:

@@ -12,6 +12,7 @@ from pipeline.enrichment.entities import (
     NormalisedMention,
     club_category,
     company_shaped_place,
+    corporate_full_names,
     country_org_spans,
     demonym_opens_org,
     is_org_word,
@@ -369,3 +370,16 @@ def test_listed_remit_end(text: str, cut: str, expected: str) -> None:
 def test_listed_remit_end_leaves_lists_of_names(text: str, cut: str) -> None:
     start = text.index(cut)
     assert listed_remit_end(text, start, start + len(cut), TABLE) == start + len(cut)
+
+
+# --- short company names ------------------------------------------------------------------
+
+
+def test_short_names_of_airlines_and_carmakers_take_the_full_name() -> None:
+    items = [NormalisedMention(n, "organization") for n in
+             ("Qantas", "Qantas Airways", "Toyota", "Toyota Motor Corp", "Tata", "Tata Motors")]
+    items.append(NormalisedMention("Singapore", "location"))
+    items.append(NormalisedMention("Singapore Airlines", "organization"))
+    assert corporate_full_names(items) == {
+        "Qantas": "Qantas Airways", "Toyota": "Toyota Motor Corp"
+    }
