@@ -939,7 +939,10 @@ _COMPETITION_WORDS = frozenset(
 )
 _CLUB_TAILS = frozenset(
     {"city", "united", "wanderers", "rovers", "athletic", "albion", "hotspur", "town",
-     "villa", "rangers", "county", "fc"}
+     "villa", "rangers", "county", "fc",
+     # round 5: more English and Scottish club tails ("Nottingham Forest", "Crystal Palace",
+     # "Northampton Saints", "Plymouth Argyle", "Leyton Orient")
+     "forest", "palace", "saints", "argyle", "orient"}
 )
 
 

@@ -307,10 +307,13 @@ def test_owners_are_not_part_of_the_name(text: str, spans: list[tuple[str, str]]
 # --- clubs --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["Real Sociedad", "AS Roma", "Werder Bremen"])
-def test_club_heads_make_clubs_in_sports_articles(name: str) -> None:
-    norm = club_category(NormalisedMention(name, "location"), PLACES)
+@pytest.mark.parametrize(
+    "name", ["Real Sociedad", "AS Roma", "Werder Bremen", "Nottingham Forest", "Crystal Palace"]
+)
+def test_club_heads_and_tails_make_clubs_in_sports_articles(name: str) -> None:
+    norm = club_category(NormalisedMention(name, "person"), PLACES)
     assert norm == NormalisedMention(name, "organization")
+    assert not looks_like_person_name(name)
 
 
 @pytest.mark.parametrize(
