@@ -1761,7 +1761,7 @@ def looks_like_person_name(name: str) -> bool:
     "The Writers Guild": :func:`not_a_person_shape`)."""
     return bool(_PERSON_NAME_RE.match(name)) and not any(
         w.casefold() in _NOT_PERSON_WORDS or w.casefold() in _CLUB_TAILS for w in name.split()
-    ) and not not_a_person_shape(name)
+    ) and not not_a_person_shape(name) and name.split(None, 1)[0] not in _CLUB_HEADS
 
 
 # --- round 5: name shapes ------------------------------------------------------------------
