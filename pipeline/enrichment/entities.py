@@ -2895,8 +2895,9 @@ def mentions_from_doc(
         label = ent_label
         if label == "ORG":
             end = amount_trimmed_end(full_text, start, corporate_suffix_end(full_text, end))
-            end = unit_name_end(full_text, end, labels_at)
-            end = listed_remit_end(full_text, start, end, aliases)
+            if start >= title_chars:  # headlines are title case: every word looks like a name
+                end = unit_name_end(full_text, end, labels_at)
+                end = listed_remit_end(full_text, start, end, aliases)
             if modifies_a_title(full_text, start, end, aliases):
                 continue
         site_end = site_name_end(full_text, end)

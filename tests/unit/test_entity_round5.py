@@ -4,6 +4,8 @@ in sports articles. Pure functions, no spaCy model."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pipeline.enrichment.entities import (
@@ -18,7 +20,9 @@ from pipeline.enrichment.entities import (
     is_org_word,
     label_from_context,
     listed_remit_end,
+    load_ner_model,
     looks_like_person_name,
+    mentions_from_doc,
     merge_org_spans,
     not_a_person_shape,
     org_by_context,
@@ -33,6 +37,9 @@ from pipeline.enrichment.entities import (
     unit_name_end,
 )
 from pipeline.enrichment.places import PlaceNames
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 PLACES = PlaceNames.from_names(countries=["Australia", "Canada"], regions=["New York"])
 TABLE = AliasTable.from_mapping(
@@ -386,3 +393,31 @@ def test_short_names_of_airlines_and_carmakers_take_the_full_name() -> None:
     assert corporate_full_names(items) == {
         "Qantas": "Qantas Airways", "Toyota": "Toyota Motor Corp"
     }
+
+
+# --- the rules in place, on the model's spans -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Language:
+    return load_ner_model()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [("Most cuts will fall on BBC Studios, the commercial arm.", "BBC Studios"),
+     ("The Department for Culture, Media and Sport is consulting.",
+      "Department for Culture, Media and Sport"),
+     ("Director Fiona Carragher of the Alzheimer's Society said so.", "Alzheimer's Society")],
+)
+def test_body_names_are_extended_in_mentions(nlp: Language, body: str, expected: str) -> None:
+    text = "Headline\n\n" + body
+    mentions = mentions_from_doc(nlp(text), text=text, title_chars=len("Headline"))
+    assert any(m.text.removeprefix("the ") == expected for m in mentions)
+
+
+def test_title_case_headlines_are_not_extended(nlp: Language) -> None:
+    title = "Nvidia Chips Power AI Boom"
+    text = title + "\n\nNvidia said its chips sold out."
+    mentions = mentions_from_doc(nlp(text), text=text, title_chars=len(title))
+    assert all("Power" not in m.text for m in mentions)
