@@ -56,7 +56,9 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 #        vocabulary for performing arts, lodging, online marketplaces, volunteering.
 # 1.5.0: listed-company gazetteer (seeds/companies.yaml) after NER and round-4 rules
 #        (organisation names and categories changed).
-ENRICHMENT_VERSION = "1.5.0"
+# 1.6.0: round-5 organisation rules (name shapes, countries, demonyms and possessives inside
+#        names, corporate-family cues, match scores, club heads).
+ENRICHMENT_VERSION = "1.6.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})

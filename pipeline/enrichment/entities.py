@@ -16,7 +16,7 @@ import os
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import accumulate
@@ -655,7 +655,8 @@ def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]
     """``"U.S. Supreme Court"`` (ORG) -> ``"U.S."`` (GPE) + ``"Supreme Court"`` (ORG).
 
     Only for an abbreviated country alias ("U.S.", "UK") in front of an organisation name of
-    two or more words, so "U.S. Army" and "China Southern Airlines" stay whole.
+    two or more words, so "U.S. Army" and "China Southern Airlines" stay whole, and not
+    before a sport ("USA Track & Field", "UK Athletics" are national federations).
     """
     if mention.label != "ORG":
         return [mention]
@@ -669,6 +670,7 @@ def split_country_prefix(mention: Mention, aliases: AliasTable) -> list[Mention]
         or not _is_abbreviation(head)
         or len(rest.split()) < 2
         or aliases.lookup(text) is not None
+        or _SPORT_AFTER_RE.match(" " + rest) is not None  # "USA Track & Field": a body
     ):
         return [mention]
     rest_start = offset + len(text) - len(rest)
@@ -966,7 +968,18 @@ _COMPETITION_WORDS = frozenset(
 )
 _CLUB_TAILS = frozenset(
     {"city", "united", "wanderers", "rovers", "athletic", "albion", "hotspur", "town",
-     "villa", "rangers", "county", "fc"}
+     "villa", "rangers", "county", "fc",
+     # round 5: more English and Scottish club tails ("Nottingham Forest", "Crystal Palace",
+     # "Northampton Saints", "Plymouth Argyle", "Leyton Orient")
+     "forest", "palace", "saints", "argyle", "orient"}
+)
+
+
+# Round 5: words that open club names ("Real Sociedad", "AS Roma", "Werder Bremen").
+_CLUB_HEADS = frozenset(
+    {"Real", "AS", "AC", "FC", "SC", "SV", "VfB", "VfL", "RB", "Werder", "Borussia",
+     "Eintracht", "Sporting", "Atletico", "Athletic", "Olympique", "Dynamo", "Dinamo",
+     "Racing", "Deportivo", "Inter", "Hertha", "Fortuna", "Union", "Club"}
 )
 
 
@@ -983,13 +996,13 @@ def sports_context(items: Iterable[NormalisedMention]) -> bool:
 
 def club_category(norm: NormalisedMention, places: PlaceNames) -> NormalisedMention:
     """In a sports article, "Manchester City" tagged as a place (or "Wolverhampton
-    Wanderers" as a person) is the club, unless the whole name is a known place
-    ("Mexico City")."""
+    Wanderers" as a person), or a name opening with a club word ("Real Sociedad", "AS
+    Roma"), is the club, unless the whole name is a known place ("Mexico City")."""
     tokens = norm.canonical.split()
     if (
         norm.category in ("location", "person")
         and len(tokens) >= 2
-        and tokens[-1].casefold() in _CLUB_TAILS
+        and (tokens[-1].casefold() in _CLUB_TAILS or tokens[0] in _CLUB_HEADS)
         and places.kind(norm.canonical) is None
     ):
         return NormalisedMention(norm.canonical, "organization")
@@ -1366,16 +1379,22 @@ _LEGAL_FORM_WORDS = _CORPORATE_SUFFIXES | {"group", "global", "platforms", "comp
                                            "corporation", "incorporated", "limited"}
 
 
+# Round 5: words a company's short name leaves out ("Qantas" for "Qantas Airways", "Toyota"
+# for "Toyota Motor Corp"); not "Motors" ("Tata" and "Tata Motors" are two companies).
+_FULL_NAME_TAIL_WORDS = _LEGAL_FORM_WORDS | {"airways", "airlines", "motor"}
+
+
 def corporate_full_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
     """Organisation names that the same article also gives with a legal form: "Nvidia" ->
     "Nvidia Corp", "Meta" -> "Meta Platforms", "Siemens" -> "Siemens AG" (the fullest name
-    used in the article is the canonical one, even for alias-table names)."""
+    used in the article is the canonical one, even for alias-table names); since round 5
+    also "Qantas" -> "Qantas Airways", "Toyota" -> "Toyota Motor Corp"."""
     names = {n.canonical for n in items if n.category == "organization"}
     owners: dict[str, set[str]] = {}
     for name in names:
         words = name.split()
         cut = len(words)
-        while cut > 1 and words[cut - 1].casefold().rstrip(".") in _LEGAL_FORM_WORDS:
+        while cut > 1 and words[cut - 1].casefold().rstrip(".") in _FULL_NAME_TAIL_WORDS:
             cut -= 1
         short = " ".join(words[:cut])
         if cut < len(words) and short in names:
@@ -1525,7 +1544,9 @@ _ORG_TAIL_WORDS = frozenset(
      "navy", "secretariat", "confederation", "chamber", "exchange", "trust", "group",
      # organisations-round additions: institutions whose names end with these words
      "hospital", "railway", "railways", "fellowship", "synod", "laboratory", "observatory",
-     "museum", "gallery", "orchestra", "infirmary", "polytechnic", "seminary"}
+     "museum", "gallery", "orchestra", "infirmary", "polytechnic", "seminary",
+     # round 5: bodies of members
+     "guild", "coalition", "consortium", "cooperative", "syndicate", "conservancy"}
 )
 _ORG_HEAD_WORDS = frozenset(
     {"bank", "university", "ministry", "department", "court", "council", "board", "office",
@@ -1765,10 +1786,75 @@ _NOT_PERSON_WORDS = _ORG_TAIL_WORDS | _LEGAL_FORM_WORDS | _SITE_WORDS | frozense
 
 def looks_like_person_name(name: str) -> bool:
     """Two or three capitalised words shaped like a person's name, none of them an
-    organisation, site or club word ("Marc Chagall"; not "Reserve Bank", "Aston Villa")."""
+    organisation, site or club word ("Marc Chagall"; not "Reserve Bank", "Aston Villa",
+    "The Writers Guild": :func:`not_a_person_shape`)."""
     return bool(_PERSON_NAME_RE.match(name)) and not any(
         w.casefold() in _NOT_PERSON_WORDS or w.casefold() in _CLUB_TAILS for w in name.split()
-    )
+    ) and not not_a_person_shape(name) and name.split(None, 1)[0] not in _CLUB_HEADS
+
+
+# --- round 5: name shapes ------------------------------------------------------------------
+
+# "LeBron", "McDonald", "DiCaprio": a capital after these prefixes is a person's spelling.
+_NAME_PREFIX_RE = re.compile(r"^(?:Mc|Mac|De|Di|Da|Du|La|Le|Van|Von|O'|Al|El|Ben|Fitz)(?=[A-Z])")
+_CAMEL_RE = re.compile(r"[a-z][A-Z]")
+_ROMAN_NUMERAL_RE = re.compile(r"^[IVXL]+$")
+
+
+def singular(word: str) -> str:
+    """Casefolded singular of an English plural ("Universities" -> "university",
+    "Institutes" -> "institute"); other words casefolded and without a final dot."""
+    word = word.casefold().rstrip(".")
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+# Keywords whose plural also ends organisation names ("Indian Institutes of Technology",
+# "Department of State Health Services"); not "Banks" or "Chambers", which are surnames.
+_PLURAL_ORG_WORDS = frozenset(
+    {"university", "institute", "service", "agency", "association", "council", "federation",
+     "union", "academy", "college", "authority", "commission", "committee", "society",
+     "alliance", "hospital", "school", "industry", "laboratory", "railway"}
+)
+
+
+def is_org_word(word: str) -> bool:
+    """True for an organisation keyword, singular or plural ("Institutes", "Services")."""
+    lowered = word.casefold().rstrip(".")
+    return lowered in _ORG_TAIL_WORDS or singular(lowered) in _PLURAL_ORG_WORDS
+
+
+def _company_shaped_token(token: str) -> bool:
+    """"QpiAI", "DeepSeek", "YouTube": a capital inside a word (not "McDonald", "LeBron",
+    "AlQuraishi")."""
+    prefix = _NAME_PREFIX_RE.match(token)
+    return _CAMEL_RE.search(token, prefix.end() + 1 if prefix else 0) is not None
+
+
+def not_a_person_shape(name: str) -> bool:
+    """True for a name no person carries: it opens with "The" ("The Writers Guild"), holds
+    an organisation keyword, singular or plural ("Indian Institutes"), a word with a capital
+    inside ("QpiAI", "DeepSeek"), or, in a name of two words or after the first word, an
+    all-capitals word of three letters or more ("ETH Zurich"; not "III", not a lone
+    "ATACMS", and not "NASA Administrator Bill Nelson" whose title is stripped later)."""
+    words = name.split()
+    if not words:
+        return False
+    if words[0] == "The" and len(words) > 1:
+        return True
+    for i, word in enumerate(words):
+        token = word.strip(".,'\u2019\"()")
+        if is_org_word(token) or _company_shaped_token(token):
+            return True
+        if (
+            len(token) >= 3 and token.isalpha() and token.isupper()
+            and not _ROMAN_NUMERAL_RE.match(token) and (i > 0 or len(words) == 2)
+        ):
+            return True
+    return False
 
 
 # "Stefano Carniani of the Scuola Normale Superiore": a person and the body they belong to.
@@ -1901,6 +1987,10 @@ _ORG_NOUN_BEFORE_RE = re.compile(
     r"retailer|chain|carrier|airline|operator|developer|start-?up|publisher|marketplace|"
     r"consultancy|think[ -]tank|conglomerate|supermarket|manufacturer|brokerage|"
     r"federation|journal|magazine|alliance|coalition[ \t]+partner|"
+    # round 5: corporate family and lines of business ("Google's parent Alphabet", "its
+    # low-cost arm, Jetstar", "price comparison site Foundem", "hedge fund High-Flyer")
+    r"parent|subsidiary|affiliate|arm|unit|site|platform|exchange|studio|brewer|"
+    r"fund|investor|club|franchise|"
     # round 4: "a company called Versant", "the airline's parent, ..." stays out
     r"(?:company|firm|group|business|start-?up|party|coalition|channel|network)[ \t]+"
     r"(?:called|named)|"
@@ -2028,7 +2118,9 @@ _COMPANY_TAIL_WORDS = frozenset(
      "energy", "studios", "games", "labs", "ventures", "pharmaceuticals", "therapeutics",
      "metals", "mining", "minerals", "resources", "holdings", "lithium", "chemicals",
      "robotics", "semiconductor", "semiconductors", "telecom", "insurance", "logistics",
-     "entertainment", "industries", "foods", "brands", "networks", "solutions"}
+     "entertainment", "industries", "foods", "brands", "networks", "solutions",
+     # round 5
+     "ai", "motor", "analytics", "software", "biologics", "biotech", "aerospace"}
 )
 
 
@@ -2065,12 +2157,70 @@ def label_from_context(
     if label in ("PERSON", "GPE", "LOC") and org_by_context(text, start, end, places, label):
         return "ORG"
     if label == "PERSON" and (
-        starts_with_long_place(text[start:end], places) or ends_with_company_word(text[start:end])
+        starts_with_long_place(text[start:end], places)
+        or ends_with_company_word(text[start:end])
+        or not_a_person_shape(text[start:end])
     ):
         return "ORG"
     if label == "ORG" and names_an_event(text, end):
         return "EVENT"  # not a kept label: dropped
+    if label in ("GPE", "LOC") and company_shaped_place(text[start:end], places):
+        return "ORG"
     return label
+
+
+def company_shaped_place(name: str, places: PlaceNames) -> bool:
+    """A "place" the gazetteer does not know spelt with a capital inside a word ("NatWest",
+    "BlackRock") is a company; "KwaZulu-Natal" or "McAllen" are known or prefixed."""
+    return places.kind(name) is None and any(_company_shaped_token(w) for w in name.split())
+
+
+_SCORE_TAIL_RE = re.compile(r"[ \t]+(?:\d{1,2}-\d{1,3}|\d{3}-\d{1,2})$")  # not "737-800"
+
+
+def score_trimmed_end(text: str, start: int, end: int) -> int:
+    """End of a span without a match score the model ran into it ("thrashing Werder Bremen
+    5-0" -> "Werder Bremen"); ``end`` when there is none. A name followed by a score is a
+    team."""
+    match = _SCORE_TAIL_RE.search(text, start, end)
+    return match.start() if match is not None and match.start() > start else end
+
+
+# "the southeastern Caribbean", "across the Sahel": regions take the article, firms do not.
+_THE_BEFORE_RE = re.compile(r"\bthe(?:[ \t]+[a-z-]+)?[ \t]+$", re.IGNORECASE)
+
+
+def places_heading_orgs(
+    mentions: Sequence[Mention], places: PlaceNames, aliases: AliasTable,
+    text: str, offset: int = 0,
+) -> list[Mention]:
+    """A one-word "place" that the gazetteer and the alias table do not know and that opens
+    an organisation name of the same article is that organisation's short name:
+    "Carlsberg" (tagged GPE) next to "The Carlsberg Foundation" is the brewer. A name the
+    article ever writes after "the" stays a place ("the Caribbean" next to "Caribbean
+    Disaster Emergency Management Agency"). ``text``: the string the mention offsets (minus
+    ``offset``) point into. Linear: one pass to collect first words, one to relabel."""
+    heads = {
+        words[0]
+        for m in mentions
+        if m.label == "ORG" and len(words := strip_leading_article(m.text).split()) > 1
+    }
+    candidates = [
+        m for m in mentions
+        if m.label in ("GPE", "LOC") and m.text in heads and " " not in m.text
+        and places.kind(m.text) is None and aliases.lookup(m.text) is None
+    ]
+    if not candidates:
+        return list(mentions)
+    with_the = {
+        m.text for m in candidates
+        if _THE_BEFORE_RE.search(text, max(0, m.start - offset - 30), m.start - offset)
+    }
+    names = {m.text for m in candidates} - with_the
+    return [
+        replace(m, label="ORG") if m.label in ("GPE", "LOC") and m.text in names else m
+        for m in mentions
+    ]
 
 
 _MATCH_BEFORE_RE = re.compile(
@@ -2300,14 +2450,229 @@ def merge_org_spans(
     ``spans`` are sorted ``(start, end, label)``; the merged span is ORG."""
     merged: list[tuple[int, int, str]] = []
     for span in spans:
-        if merged and merged[-1][2] == "ORG" and (
-            _continues_org(text, merged[-1], span, places)
-            or _campus_of(text, merged[-1], span, places)
+        if merged and (
+            (merged[-1][2] == "ORG" and (
+                _continues_org(text, merged[-1], span, places)
+                or _campus_of(text, merged[-1], span, places)
+                or second_place_of_org(text, merged[-1], span)
+            ))
+            or demonym_opens_org(text, merged[-1], span)
         ):
             merged[-1] = (merged[-1][0], span[1], "ORG")
             continue
         merged.append(span)
     return merged
+
+
+# Words that, before a country, make the phrase a national body: "Universities UK",
+# "Cancer Research UK", "Athletics Australia", "Greenpeace" is handled by merge_org_spans.
+_COUNTRY_BODY_WORDS = frozenset(
+    {"research", "aid", "action", "relief", "care", "athletics", "swimming", "cycling",
+     "rugby", "football", "soccer", "hockey", "gymnastics", "tennis", "cricket", "rowing",
+     "sailing", "basketball", "boxing", "triathlon", "golf", "sport", "sports", "nursing"}
+)
+_WORDS_BEFORE_RE = re.compile(r"(?:(?<=[ \t(\"])|^)((?:[A-Z][\w&.'\u2019-]*[ \t]+){1,3})$")
+_SPORT_AFTER_RE = re.compile(
+    r"[ \t]+(?:Track[ \t]+&[ \t]+Field|Athletics|Swimming|Cycling|Rugby|Football|Soccer|"
+    r"Hockey|Gymnastics|Rowing|Sailing|Basketball|Boxing|Triathlon|Golf)\b"
+)
+
+
+def country_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], is_country: Callable[[str], bool]
+) -> list[tuple[int, int, list[int]]]:
+    """National bodies named with a country the model read as the place: capitalised words
+    ending in an organisation or line-of-work word before it ("Universities UK", "Cancer
+    Research UK", "Alzheimer's Research UK"), or a sport after it ("USA Track & Field",
+    "UK Athletics"). Returned as ``(start, end, replaced)`` like :func:`keyword_org_spans`;
+    never over a person. Looks only around place spans, a few characters each side."""
+    found: list[tuple[int, int, list[int]]] = []
+    for start, end, label in spans:
+        if label not in ("GPE", "LOC"):
+            continue
+        new_start, new_end = start, end
+        before = _WORDS_BEFORE_RE.search(text, max(0, start - 60), start)
+        if before is not None:
+            words = before.group(1).split()
+            while words and words[0] in ("The", "the"):
+                words = words[1:]
+            last = words[-1].casefold() if words else ""
+            if words and (
+                is_org_word(last) or last in _COUNTRY_BODY_WORDS
+                or singular(last) in _COUNTRY_BODY_WORDS
+            ):
+                new_start = start - len(" ".join(words)) - 1
+        after = _SPORT_AFTER_RE.match(text, end)
+        if after is not None:
+            new_end = after.end()
+        if (new_start, new_end) == (start, end) or not is_country(text[start:end]):
+            continue  # the lookups only for the few places with a body's words around them
+        covered = [j for j, (s, e, _) in enumerate(spans) if s < new_end and e > new_start]
+        if not any(spans[j][2] == "PERSON" for j in covered):
+            found.append((new_start, new_end, covered))
+    return found
+
+
+# "Alphabet's Google": an owner and the organisation it owns, read as one span.
+_OWNER_POSSESSIVE_RE = re.compile(
+    r"^(?P<owner>[A-Z][\w&.-]*(?:[ \t]+[A-Z][\w&.-]*)?)['\u2019]s[ \t]+(?P<owned>[A-Z].*)$"
+)
+
+
+def split_owner_possessive(
+    text: str, start: int, end: int, aliases: AliasTable
+) -> tuple[int, int] | None:
+    """``(owner_end, owned_start)`` for an ORG span "<Owner>'s <Organisation>" whose second
+    part is a known organisation by itself (alias table or listed companies): "Alphabet's
+    Google" -> "Alphabet" + "Google". Names with a possessive inside ("Alzheimer's Research
+    UK", "McDonald's Corp") stay whole."""
+    match = _OWNER_POSSESSIVE_RE.match(text[start:end])
+    if match is None:
+        return None
+    known = aliases.lookup(match.group("owned"))
+    if known is None or known[1] != "organization":
+        return None
+    return start + match.end("owner"), start + match.start("owned")
+
+
+# "the Alzheimer's Society", "Women's Tennis Association": a possessive inside a name.
+# Found from the possessive mark (few per article), then the words each side of it.
+_POSSESSIVE_MARK_RE = re.compile(r"(?<=[A-Za-z])['\u2019]s?[ \t]+(?=[A-Z])")
+_OWNER_BEFORE_RE = re.compile(r"(?<![\w.'\u2019])(?:[A-Z][\w.-]*[ \t]+){0,2}[A-Z][\w-]*$")
+_REST_AFTER_RE = re.compile(r"[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&-]*){0,3}")
+
+
+def possessive_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], places: PlaceNames
+) -> list[tuple[int, int, list[int]]]:
+    """Organisation names holding a possessive, which the capitalised runs of
+    :func:`keyword_org_spans` stop at: "<Word>'s <Words> <Keyword>" ("Alzheimer's Society",
+    "Football Supporters' Association"), cut after the last organisation keyword. The
+    possessor must be no entity and no place ("Britain's National Health Service", "Trump's
+    Justice Department" are an owner and an organisation). Returned as ``(start, end,
+    replaced)``: the model's spans inside the name (at most one, an ORG)."""
+    found: list[tuple[int, int, list[int]]] = []
+    for mark in _POSSESSIVE_MARK_RE.finditer(text):
+        rest = _REST_AFTER_RE.match(text, mark.end())
+        owner_match = _OWNER_BEFORE_RE.search(text, max(0, mark.start() - 60), mark.start())
+        if rest is None or owner_match is None:
+            continue
+        words = rest.group().split()
+        keep = max((i + 1 for i, w in enumerate(words) if is_org_word(w)), default=0)
+        if not keep:
+            continue
+        start, owner = owner_match.start(), owner_match.group()
+        if owner.startswith("The "):  # "The Football Supporters' Association"
+            owner, start = owner[4:], start + 4
+        if places.kind(owner) is not None:
+            continue
+        end = rest.start() + len(" ".join(words[:keep]))
+        if text[rest.start():end].split() != words[:keep]:
+            continue
+        inside = [i for i, (s, e, _) in enumerate(spans) if s < end and e > start]
+        if any(spans[i][0] < mark.start() or spans[i][2] != "ORG" for i in inside):
+            continue
+        if len(inside) <= 1:
+            found.append((start, end, inside))
+    return found
+
+
+# Capitalised words right after an organisation ("Samsung" + " SDI", "Sony" + " Pictures
+# Entertainment"); a "+" stuck to the name ("Canal+", "Disney+").
+_NEXT_WORDS_RE = re.compile(r"[ \t]+[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&-]*){0,2}")
+_PLUS_SUFFIX_RE = re.compile(r"\+(?![\w+])")
+
+
+def _names_a_unit(word: str) -> bool:
+    lowered = word.casefold().rstrip(".")
+    return (
+        lowered in _COMPANY_TAIL_WORDS or lowered in _LEGAL_FORM_WORDS or is_org_word(word)
+        or (len(word) >= 3 and word.isalpha() and word.isupper())
+    )
+
+
+def unit_name_end(text: str, end: int, labels_at: Mapping[int, str]) -> int:
+    """End of an organisation name extended over the unit or subsidiary named after it:
+    the words that follow up to the last one that names a line of business, a legal form,
+    an organisation keyword or an all-capitals unit ("Samsung" + " Biologics", "Samsung" +
+    " SDI", "BBC" + " Studios", "Qantas" + " Airways", "Sony" + " Pictures
+    Entertainment"), and a "+" stuck to it ("Canal+"). Products stay out ("Apple Music",
+    "Samsung Galaxy", "Apple TV"), and so do words where the model starts another name
+    other than an organisation (``labels_at``: label by span start)."""
+    plus = _PLUS_SUFFIX_RE.match(text, end)
+    if plus is not None:
+        return plus.end()
+    match = _NEXT_WORDS_RE.match(text, end)
+    if match is None:
+        return end
+    new_end = end
+    for word in re.finditer(r"\S+", text[match.start():match.end()]):
+        word_start = match.start() + word.start()
+        if labels_at.get(word_start, "ORG") not in ("ORG", "PRODUCT"):
+            break
+        if _names_a_unit(word.group()):
+            new_end = match.start() + word.end()
+    return new_end
+
+
+# "Department for Culture" + ", Media and Sport": a ministry named after a list of remits.
+_REMIT_HEAD_RE = re.compile(
+    r"\b(?:Department|Ministry|Office|Committee|Commission|Secretariat)[ \t]+(?:for|of)"
+    r"[ \t]+[A-Z][a-z]+$"
+)
+_REMIT_LIST_RE = re.compile(
+    r"(?P<items>(?:,[ \t]+[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?){1,4}),?[ \t]+and[ \t]+"
+    r"(?P<last>[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?)(?![ \t]*[A-Z])(?!['\u2019\w])"
+)
+
+
+def listed_remit_end(text: str, start: int, end: int, aliases: AliasTable) -> int:
+    """End of a ministry name that lists its remits ("Department for Culture, Media and
+    Sport", "Ministry of Land, Infrastructure, Transport and Tourism"), which the model cuts
+    at the first comma; ``end`` unchanged for any other span. Lists of organisations are
+    not names: no item may be a name the alias table knows ("Department of Energy, Google
+    and Microsoft")."""
+    if not _REMIT_HEAD_RE.search(text, max(start, end - 60), end):
+        return end
+    match = _REMIT_LIST_RE.match(text, end)
+    if match is None:
+        return end
+    items = [i.strip() for i in match.group("items").split(",") if i.strip()]
+    if any(aliases.lookup(item) is not None for item in (*items, match.group("last"))):
+        return end
+    return match.end()
+
+
+def demonym_opens_org(
+    text: str, previous: tuple[int, int, str], span: tuple[int, int, str]
+) -> bool:
+    """A demonym right before an organisation whose last word is an organisation keyword
+    is the first word of its name: "Indian" + "Premier League", "Danish" + "Refugee
+    Council" (not "German" + "Bundesliga": no keyword)."""
+    return (
+        previous[2] == "NORP"
+        and span[2] == "ORG"
+        and text[previous[1]:span[0]] == " "
+        and is_org_word(text[span[0]:span[1]].rsplit(None, 1)[-1])
+    )
+
+
+_NAME_GOES_ON_RE = re.compile(r"[ \t]*(?:[A-Z0-9]|&)|['\u2019]")
+
+
+def second_place_of_org(
+    text: str, previous: tuple[int, int, str], span: tuple[int, int, str]
+) -> bool:
+    """"Port Authority of New York" + " and " + "New Jersey": an organisation named
+    "<...> of <Place>" takes a second place joined by "and" when the phrase ends there
+    (not "University of Wisconsin-Madison and St. Jude Children's ...", nor "Bank of
+    England and France's central bank")."""
+    return (
+        span[2] in ("GPE", "LOC")
+        and text[previous[1]:span[0]] == " and "
+        and " of " in text[previous[0]:previous[1]]
+        and _NAME_GOES_ON_RE.match(text, span[1]) is None
+    )
 
 
 _START_CONNECTORS = frozenset({"for", "of", "a", "the"})
@@ -2391,6 +2756,25 @@ def _split_persons_of_orgs(
     return result
 
 
+def _split_owner_possessives(
+    text: str, spans: Sequence[tuple[int, int, str]], aliases: AliasTable
+) -> list[tuple[int, int, str]]:
+    """ORG spans "<Owner>'s <Organisation>" split (:func:`split_owner_possessive`): the
+    organisation stays, the owner is kept as an ORG only when the alias table knows it as
+    one ("Trump's Justice Department": the owner is not an organisation)."""
+    result: list[tuple[int, int, str]] = []
+    for start, end, label in spans:
+        parts = split_owner_possessive(text, start, end, aliases) if label == "ORG" else None
+        if parts is None:
+            result.append((start, end, label))
+            continue
+        owner = aliases.lookup(text[start:parts[0]])
+        if owner is not None and owner[1] == "organization":
+            result.append((start, parts[0], "ORG"))
+        result.append((parts[1], end, "ORG"))
+    return result
+
+
 # Labels not kept by themselves that context may still show to be organisations.
 _OTHER_NAME_LABELS = frozenset({"WORK_OF_ART", "PRODUCT"})
 
@@ -2450,6 +2834,14 @@ def dateline_spans(
     return sorted([*kept, *((start, end, "GPE") for start, end in forced)])
 
 
+def _is_country(name: str, places: PlaceNames, aliases: AliasTable) -> bool:
+    """A country or a home nation, by the gazetteer or through the alias table ("UK")."""
+    if places.kind(name) in ("country", "region"):
+        return True
+    hit = aliases.lookup(name)
+    return hit is not None and hit[1] == "location" and places.kind(hit[0]) == "country"
+
+
 def mentions_from_doc(
     doc: Doc, *, offset: int = 0, places: PlaceNames | None = None,
     title_chars: int = 0, text: str | None = None, aliases: AliasTable | None = None,
@@ -2494,9 +2886,25 @@ def mentions_from_doc(
         for start, end in untagged_org_spans(full_text, spans, title_chars, places)
     )
     spans.sort()
+    replaced = set()
+    for start, end, covered in possessive_org_spans(full_text, spans, places):
+        if start >= title_chars:
+            replaced.update(covered)
+            spans.append((start, end, "ORG"))
+    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    replaced = set()
+    for start, end, covered in country_org_spans(
+        full_text, spans, lambda name: _is_country(name, places, aliases)
+    ):
+        if start >= title_chars:
+            replaced.update(covered)
+            spans.append((start, end, "ORG"))
+    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
     spans = merge_org_spans(full_text, spans, places)
     spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
+    spans = _split_owner_possessives(full_text, spans, aliases)
     entity_starts = frozenset(start for start, _, _ in spans)
+    labels_at = {start: label for start, _, label in spans}
     covered_until = 0
     for ent_start, ent_end, ent_label in spans:
         if ent_label not in LABEL_CATEGORIES and ent_label != "FAC":
@@ -2508,6 +2916,10 @@ def mentions_from_doc(
             ent_label = "ORG"
         if ent_start < covered_until:  # inside a span extended over it ("Siemens" + "AG")
             continue
+        if ent_label in ("ORG", "PERSON", "GPE", "LOC"):
+            trimmed = score_trimmed_end(full_text, ent_start, ent_end)
+            if trimmed != ent_end:
+                ent_end, ent_label = trimmed, "ORG"
         ent_label = label_from_context(full_text, ent_start, ent_end, ent_label, places)
         start = repair_span_start(full_text, ent_start, ent_label)
         if start >= title_chars and (
@@ -2524,6 +2936,9 @@ def mentions_from_doc(
         label = ent_label
         if label == "ORG":
             end = amount_trimmed_end(full_text, start, corporate_suffix_end(full_text, end))
+            if start >= title_chars:  # headlines are title case: every word looks like a name
+                end = unit_name_end(full_text, end, labels_at)
+                end = listed_remit_end(full_text, start, end, aliases)
             if modifies_a_title(full_text, start, end, aliases):
                 continue
         site_end = site_name_end(full_text, end)
@@ -2542,6 +2957,7 @@ def mentions_from_doc(
             mentions.append(Mention(text, label, start + offset, start < title_chars,
                                     acronym, plays_a_match(full_text, start, end)))
             covered_until = max(covered_until, end)
+    mentions = places_heading_orgs(mentions, places, aliases, full_text, offset)
     mentions.extend(
         Mention(full_text[s:e], "PERSON", s + offset) for s, e in untagged_full_names(
             full_text, [(m.text, m.label, m.start - offset) for m in mentions])
