@@ -199,3 +199,26 @@ class TestKeywords:
         assert extract_keywords(text, n=3, stop_words=["alpha"]) == ["beta", "gamma"]
         assert extract_keywords(text, n=0) == []
         assert extract_keywords("", n=5) == []
+
+
+@pytest.mark.parametrize(("title", "text", "expected"), [
+    ("Regulator fines energy supplier",
+     "The competition watchdog fined the energy supplier 40 million pounds. The company said "
+     "it would appeal the ruling, which a tribunal upheld last year.",
+     "crime, law and justice"),
+    ("City council approves budget",
+     "The city council voted to approve the budget after the mayor and councillors agreed "
+     "on cuts to municipal services, the local government association said.",
+     "politics and government"),
+    ("Public broadcaster trims newsroom",
+     "The public broadcaster will merge two newsrooms as licence fee income falls, and its "
+     "magazine publishing arm will be sold to a newspaper publisher.",
+     "arts, culture, entertainment and media"),
+])
+def test_round5_vocabulary_courts_local_government_and_media(
+    lexicon: TopicLexicon, title: str, text: str, expected: str
+) -> None:
+    # General vocabulary added in round 5 (regulators and courts, local government, the
+    # media business), on texts written for this test.
+    topics = classify_topics(text, lexicon, title=title)
+    assert topics[0].label == expected
