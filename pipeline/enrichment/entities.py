@@ -2842,6 +2842,21 @@ def _is_country(name: str, places: PlaceNames, aliases: AliasTable) -> bool:
     return hit is not None and hit[1] == "location" and places.kind(hit[0]) == "country"
 
 
+def _with_orgs(
+    spans: Sequence[tuple[int, int, str]], found: Iterable[tuple[int, int, list[int]]],
+    accept: Callable[[int, int], bool],
+) -> list[tuple[int, int, str]]:
+    """``spans`` with each organisation ``found`` (start, end, indices of the spans it
+    covers) that ``accept`` keeps added as ORG in place of the spans it covers; sorted."""
+    replaced: set[int] = set()
+    added: list[tuple[int, int, str]] = []
+    for start, end, covered in found:
+        if accept(start, end):
+            replaced.update(covered)
+            added.append((start, end, "ORG"))
+    return sorted([span for i, span in enumerate(spans) if i not in replaced] + added)
+
+
 def mentions_from_doc(
     doc: Doc, *, offset: int = 0, places: PlaceNames | None = None,
     title_chars: int = 0, text: str | None = None, aliases: AliasTable | None = None,
@@ -2868,38 +2883,24 @@ def mentions_from_doc(
         dateline, aliases,
     )
     # Headlines are title case: every run of words would look like a name.
-    replaced: set[int] = set()
-    for start, end, covered in keyword_org_spans(full_text, spans):
-        if start >= title_chars:
-            replaced.update(covered)
-            spans.append((start, end, "ORG"))
-    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
-    replaced = set()
-    for start, end, covered in acronym_name_spans(full_text, spans, title_chars):
+    def in_body(start: int, end: int) -> bool:
+        return start >= title_chars
+
+    def not_a_place(start: int, end: int) -> bool:
         known = aliases.lookup(full_text[start:end])
-        if places.kind(full_text[start:end]) is None and (known is None or known[1] != "location"):
-            replaced.update(covered)
-            spans.append((start, end, "ORG"))
-    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+        return places.kind(full_text[start:end]) is None and (
+            known is None or known[1] != "location")
+
+    spans = _with_orgs(spans, keyword_org_spans(full_text, spans), in_body)
+    spans = _with_orgs(spans, acronym_name_spans(full_text, spans, title_chars), not_a_place)
     spans.extend(
         (start, end, "ORG")
         for start, end in untagged_org_spans(full_text, spans, title_chars, places)
     )
     spans.sort()
-    replaced = set()
-    for start, end, covered in possessive_org_spans(full_text, spans, places):
-        if start >= title_chars:
-            replaced.update(covered)
-            spans.append((start, end, "ORG"))
-    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
-    replaced = set()
-    for start, end, covered in country_org_spans(
-        full_text, spans, lambda name: _is_country(name, places, aliases)
-    ):
-        if start >= title_chars:
-            replaced.update(covered)
-            spans.append((start, end, "ORG"))
-    spans = sorted(span for i, span in enumerate(spans) if i not in replaced)
+    spans = _with_orgs(spans, possessive_org_spans(full_text, spans, places), in_body)
+    spans = _with_orgs(spans, country_org_spans(
+        full_text, spans, lambda name: _is_country(name, places, aliases)), in_body)
     spans = merge_org_spans(full_text, spans, places)
     spans = persons_by_list(full_text, _split_persons_of_orgs(full_text, spans, title_chars))
     spans = _split_owner_possessives(full_text, spans, aliases)
