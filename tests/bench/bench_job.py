@@ -31,7 +31,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -129,17 +129,31 @@ def visible(es: Elasticsearch, index: str, ids: Sequence[str]) -> set[str]:
     return found
 
 
+def poll_until(done: Callable[[], bool], job, timeout_s: float,  # type: ignore[no-untyped-def]
+               missing: Callable[[], str]) -> None:
+    """Call ``done`` every ``POLL_S`` until it returns True; fail if the job exits first or
+    ``timeout_s`` passes (``missing`` says what was not seen)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if job.poll() is not None:
+            raise RuntimeError(f"the job exited with code {job.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(missing())
+        if done():
+            return
+        time.sleep(POLL_S)
+
+
 def wait_visible(es: Elasticsearch, index: str, ids: Sequence[str], job, timeout_s: float  # type: ignore[no-untyped-def]
                  ) -> dict[str, float]:
     """Poll until every id is searchable; the wall-clock time each was first seen."""
     seen: dict[str, float] = {}
     pending = list(ids)
-    deadline = time.monotonic() + timeout_s
-    while pending:
-        if job.poll() is not None:
-            raise RuntimeError(f"the job exited with code {job.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(pending)} of {len(ids)} articles not searchable")
+
+    def all_seen() -> bool:
+        nonlocal pending
+        if not pending:
+            return True
         try:
             found = visible(es, index, pending) if es.indices.exists(index=index) else set()
         except ApiError as exc:  # a new index's shards not allocated yet
@@ -149,7 +163,10 @@ def wait_visible(es: Elasticsearch, index: str, ids: Sequence[str], job, timeout
         if found:  # stamped after the search returned: errs on the late side
             seen.update(dict.fromkeys(found, time.time()))
             pending = [doc_id for doc_id in pending if doc_id not in seen]
-        time.sleep(POLL_S)
+        return not pending
+
+    poll_until(all_seen, job, timeout_s,
+               lambda: f"{len(pending)} of {len(ids)} articles not searchable")
     return seen
 
 
@@ -160,15 +177,12 @@ def wait_count(es: Elasticsearch, index: str, expected: int, job, timeout_s: flo
     A count is nearly free for Elasticsearch; an ids query over the thousands of ids still
     missing, five times a second, cost it a sizeable share of a core the job competes for
     on a 2-core machine (the latency phase, 200 ids, still uses :func:`wait_visible`)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if job.poll() is not None:
-            raise RuntimeError(f"the job exited with code {job.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"fewer than {expected} articles searchable in {index}")
-        if es.count(index=index)["count"] >= expected:
-            return time.time()  # stamped after the count returned: errs on the late side
-        time.sleep(POLL_S)
+    def counted() -> bool:
+        return es.count(index=index)["count"] >= expected
+
+    poll_until(counted, job, timeout_s,
+               lambda: f"fewer than {expected} articles searchable in {index}")
+    return time.time()  # taken after the count returned: errs on the late side
 
 
 def es_cpu_seconds(es: Elasticsearch) -> float:
