@@ -154,6 +154,8 @@ class EvalReport:
     language_accuracy: float
     errors: list[ArticleErrors] = field(default_factory=list)
     split: str | None = None
+    # The same entity counts per article language (English rules and French NER differ).
+    entities_by_language: dict[str, dict[str, PRF]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +163,10 @@ class EvalReport:
             "n_articles": self.n_articles,
             "n_topic_articles": self.n_topic_articles,
             "entities": {kind: prf.to_dict() for kind, prf in self.entities.items()},
+            "entities_by_language": {
+                language: {kind: prf.to_dict() for kind, prf in by_kind.items()}
+                for language, by_kind in self.entities_by_language.items()
+            },
             "topic_top1_accuracy": round(self.topic_top1, 4),
             "topic_top2_accuracy": round(self.topic_top2, 4),
             "topic_note": "topics scored on English articles only (lexicon is English-only)",
@@ -229,6 +235,7 @@ def score(
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold articles but {len(predicted)} predictions")
     counts = {kind: [0, 0, 0] for kind in ENTITY_TYPES}
+    by_language: dict[str, dict[str, list[int]]] = {}
     n_topic = top1 = top2 = lang_ok = 0
     errors: list[ArticleErrors] = []
     for g, p in zip(gold, predicted, strict=True):
@@ -236,10 +243,12 @@ def score(
         spurious: dict[str, list[str]] = {}
         for kind in ENTITY_TYPES:
             gs, ps = g.entities(kind), p.entities(kind)
-            c = counts[kind]
-            c[0] += len(gs & ps)
-            c[1] += len(ps - gs)
-            c[2] += len(gs - ps)
+            language_counts = by_language.setdefault(
+                g.language, {k: [0, 0, 0] for k in ENTITY_TYPES})[kind]
+            for c in (counts[kind], language_counts):
+                c[0] += len(gs & ps)
+                c[1] += len(ps - gs)
+                c[2] += len(gs - ps)
             if gs - ps:
                 missed[kind] = sorted(gs - ps)
             if ps - gs:
@@ -272,6 +281,10 @@ def score(
         language_accuracy=lang_ok / n if n else 0.0,
         errors=errors,
         split=split,
+        entities_by_language={
+            language: {kind: PRF(*c) for kind, c in by_kind.items()}
+            for language, by_kind in sorted(by_language.items())
+        },
     )
 
 
@@ -292,6 +305,11 @@ def evaluate(
     return score(chosen, predictions, split=None if split == "all" else split)
 
 
+def _total(by_kind: dict[str, PRF]) -> PRF:
+    return PRF(sum(p.tp for p in by_kind.values()), sum(p.fp for p in by_kind.values()),
+               sum(p.fn for p in by_kind.values()))
+
+
 def format_report(report: EvalReport) -> str:
     """A small plain-text table of the figures."""
     lines = [
@@ -305,15 +323,19 @@ def format_report(report: EvalReport) -> str:
             f"{kind:<15}{prf.precision:>8.3f}{prf.recall:>8.3f}{prf.f1:>8.3f}"
             f"{prf.tp:>6}{prf.fp:>6}{prf.fn:>6}"
         )
-    total = PRF(
-        sum(p.tp for p in report.entities.values()),
-        sum(p.fp for p in report.entities.values()),
-        sum(p.fn for p in report.entities.values()),
-    )
+    total = _total(report.entities)
     lines.append(
         f"{'all entities':<15}{total.precision:>8.3f}{total.recall:>8.3f}{total.f1:>8.3f}"
         f"{total.tp:>6}{total.fp:>6}{total.fn:>6}"
     )
+    labelled = {language: by_kind for language, by_kind in report.entities_by_language.items()
+                if any(prf.tp + prf.fn for prf in by_kind.values())}
+    if len(labelled) > 1:
+        lines += ["", "F1 per article language (languages with labelled entities):"]
+        for language, by_kind in labelled.items():
+            lines.append(f"  {language}: " + ", ".join(
+                f"{kind} {prf.f1:.3f}" for kind, prf in by_kind.items())
+                + f", all {_total(by_kind).f1:.3f}")
     lines += [
         "",
         f"topic top-1 accuracy   {report.topic_top1:.3f}   (English articles only)",

