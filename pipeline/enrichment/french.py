@@ -54,8 +54,10 @@ __all__ = [
     "clean_french_surface",
     "french_alias_mapping",
     "french_country_names",
+    "expand_surnames",
     "french_mentions",
     "normalise_french",
+    "public_body_spans",
     "load_french_alias_table",
     "load_french_ner",
 ]
@@ -139,23 +141,80 @@ def clean_french_surface(text: str, label: str, known: AliasTable) -> str:
     return text
 
 
+# Public bodies that French writes with a lower-case head word, so the model rarely tags
+# them: "ministère de la Transition écologique", "tribunal administratif de Rennes". The
+# name after the head runs over capitalised words, adjectives (French puts them after the
+# noun: "Éducation nationale") and "et du ..." ("ministère de la Ville et du Logement").
+_CAP = r"[A-ZÀ-Ý][\w’'-]*"
+_ADJ = (r"[a-zà-ÿ-]+(?:ale|al|aux|ique|aire|elle|el|ienne|ien|aise|ais|ère|ée|ive|if|"
+        r"eure|eur)s?")
+_OF = r"(?:de\s+la\s+|de\s+l['’]|des\s+|du\s+|de\s+|d['’])"
+_BODY_NAME = rf"{_CAP}(?:\s+(?:{_CAP}|{_ADJ}))*"
+_PUBLIC_BODY_RE = re.compile(
+    r"\b(?:ministère|tribunal\s+(?:administratif|correctionnel|judiciaire|de\s+commerce)|"
+    r"cour\s+d['’](?:appel|assises)|conseil\s+(?:régional|départemental|municipal))\s+"
+    rf"{_OF}{_BODY_NAME}(?:\s+et\s+{_OF}{_BODY_NAME})*"
+)
+# A national branch written after the name: "Croix-Rouge" + " française".
+_NATIONAL_TAIL_RE = re.compile(r"\s+(?:française|français)\b")
+# Plural demonyms the model tags as places or persons ("Parisiens", "Européens").
+_PLURAL_DEMONYM_RE = re.compile(
+    r"^[A-ZÀ-Ý][a-zà-ÿ]{2,}(?:iens|iennes|éens|éennes|aises|oises|ains|aines|ands|andes)$")
+
+
+def public_body_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of ministries, courts and councils named with a lower-case head
+    word (see ``_PUBLIC_BODY_RE``)."""
+    return [(m.start(), m.end()) for m in _PUBLIC_BODY_RE.finditer(text)]
+
+
+def _common_word(name: str, lowered_words: frozenset[str]) -> bool:
+    """A one-word mention that the article also writes in lower case is a common word
+    capitalised at the start of a sentence ("Algues", "Logement"), not a name."""
+    return " " not in name and name.casefold() in lowered_words
+
+
+def expand_surnames(mentions: list[Mention]) -> list[Mention]:
+    """A person named by a multi-word surname ("Le Pen", "de Villepin") is the person of
+    the article whose longer name ends with it ("Marine Le Pen"): the resolution step only
+    links one-word short names."""
+    full = [m.text for m in mentions if m.label == "PERSON"]
+    expanded = []
+    for mention in mentions:
+        if mention.label == "PERSON" and " " in mention.text:
+            longer = [name for name in full if name.endswith(" " + mention.text)]
+            if longer:
+                mention = Mention(max(longer, key=len), "PERSON", mention.start,
+                                  mention.in_title)
+        expanded.append(mention)
+    return expanded
+
+
 def french_mentions(doc: Doc, aliases: AliasTable, text: str | None = None) -> list[Mention]:
     """The mentions of a French ``Doc``, with English labels and clean surfaces; each
-    mention's ``start`` is where its cleaned surface starts in the doc's text."""
+    mention's ``start`` is where its cleaned surface starts in the doc's text. Public bodies
+    with a lower-case head word are added, and model spans inside them dropped ("Rennes"
+    in "tribunal administratif de Rennes")."""
     full_text = text if text is not None else doc.text
-    mentions: list[Mention] = []
+    bodies = public_body_spans(full_text)
+    lowered_words = frozenset(w for w in re.findall(r"\b[a-zà-ÿ][\w’'-]*", full_text))
+    mentions = [Mention(full_text[start:end], "ORG", start) for start, end in bodies]
     for ent in doc.ents:
         label = _LABELS.get(ent.label_)
-        if label is None:
+        if label is None or any(s < ent.end_char and ent.start_char < e for s, e in bodies):
             continue
         end = repair_span_end(full_text, ent.start_char, ent.end_char, label)
+        if label == "ORG" and (tail := _NATIONAL_TAIL_RE.match(full_text, end)) is not None:
+            end = tail.end()
         raw = full_text[ent.start_char:end]
         surface = clean_french_surface(raw, label, aliases)
-        if not surface:
+        if not surface or (aliases.lookup(surface) is None and (
+                _PLURAL_DEMONYM_RE.match(surface) or _common_word(surface, lowered_words))):
             continue
         start = ent.start_char + max(raw.find(surface), 0)
         mentions.append(Mention(surface, label, start))
-    return mentions
+    mentions.sort(key=lambda m: m.start)
+    return expand_surnames(mentions)
 
 
 def normalise_french(text: str, label: str, aliases: AliasTable
@@ -210,6 +269,7 @@ def french_alias_mapping(english: Mapping[str, Any], french: Mapping[str, Any],
             table.setdefault(str(canonical), []).extend(str(a) for a in aliases or [])
         merged[section] = table
         canonical_of.update({loose_key(n): c for c, a in table.items() for n in (c, *a)})
+    merged["ignore"] = [*(english.get("ignore") or []), *(french.get("ignore") or [])]
     skipped = {loose_key(str(n)) for n in french.get("not_countries") or []}
     locations = merged["locations"]
     for name, english_name in countries.items():

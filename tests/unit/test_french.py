@@ -9,10 +9,12 @@ from pipeline.enrichment import Enricher
 from pipeline.enrichment.entities import AliasTable, Mention, resolve_mentions
 from pipeline.enrichment.french import (
     clean_french_surface,
+    expand_surnames,
     french_alias_mapping,
     french_country_names,
     load_french_alias_table,
     normalise_french,
+    public_body_spans,
 )
 
 TABLE = AliasTable.from_mapping({
@@ -73,6 +75,33 @@ def test_short_names_resolve_to_the_full_name_with_the_french_normaliser() -> No
     assert [(r.canonical, r.count) for r in entities.persons] == [("Vladimir Putin", 2)]
     assert entities.persons[0].surface_forms == ["Vladimir Poutine", "Poutine"]
     assert entities.names("organization") == ["Assemblée nationale"]
+
+
+# --- spans the model misses or gets wrong -------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("selon le ministère de la Transition écologique, qui",
+     "ministère de la Transition écologique"),
+    ("le ministère de l'Éducation nationale a", "ministère de l'Éducation nationale"),
+    ("au ministère de la Ville et du Logement mardi", "ministère de la Ville et du Logement"),
+    ("le tribunal administratif de Rennes a annulé", "tribunal administratif de Rennes"),
+    ("devant la cour d'appel de Paris.", "cour d'appel de Paris"),
+])
+def test_public_bodies_with_a_lower_case_head_word(text: str, expected: str) -> None:
+    assert [text[s:e] for s, e in public_body_spans(text)] == [expected]
+
+
+def test_no_public_body_without_a_name() -> None:
+    assert public_body_spans("le ministère a confirmé que le tribunal de commerce était saisi") \
+        == []
+
+
+def test_multi_word_surnames_expand_to_the_full_name() -> None:
+    mentions = [Mention("Marine Le Pen", "PERSON", 0), Mention("Le Pen", "PERSON", 50),
+                Mention("Le Pen", "ORG", 90)]
+    expanded = expand_surnames(mentions)
+    assert [m.text for m in expanded] == ["Marine Le Pen", "Marine Le Pen", "Le Pen"]
+    assert expanded[1].start == 50
 
 
 # --- the French alias table ---------------------------------------------------------------
@@ -162,6 +191,20 @@ def test_languages_without_a_model_are_flagged_not_given_english_ner(
     assert result.language == "de"
     assert result.ner_skipped_reason == "language de has no NER model"
     assert result.ner_model is None and result.locations == []
+
+
+def test_common_words_and_demonyms_are_not_entities(enricher: Enricher) -> None:
+    result = enricher.enrich(
+        "Bretagne : les algues vertes reviennent",
+        "Algues vertes : les Européens et les Parisiens en vacances découvrent des plages "
+        "fermées. Les algues prolifèrent depuis juin, a indiqué le tribunal administratif "
+        "de Rennes, saisi par l'association Eau et Rivières. La Croix-Rouge française a "
+        "ouvert un centre d'accueil à Saint-Brieuc.")
+    names = {r.canonical for r in (*result.persons, *result.organizations, *result.locations)}
+    assert not names & {"Algues", "Algues vertes", "Parisiens", "Européens"}
+    assert "tribunal administratif de Rennes" in names
+    assert "Rennes" not in names  # inside the court's name only
+    assert "Croix-Rouge française" in names
 
 
 def test_french_can_be_left_out(enricher: Enricher) -> None:
