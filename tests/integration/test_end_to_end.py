@@ -83,12 +83,17 @@ def test_sample_article_is_indexed_once_and_enriched(
     assert "Putin" in putin["surface_forms"] or "putin" in putin["surface_forms"]
 
 
-def test_french_article_gets_language_and_no_english_ner(
+def test_french_article_gets_french_ner_not_english(
         job: subprocess.Popen[bytes], es: Elasticsearch, settings: Settings) -> None:
     doc = get_doc(es, settings,
                   "https://sante.example.fr/actualites/campagne-vaccination-grippe")
     assert doc["language"] == "fr"
-    assert doc["persons"] == [] and doc["ner_skipped_reason"]
+    assert doc["ner_skipped_reason"] is None
+    # French NER: French names of French bodies (the English model would not find the
+    # lower-case "ministère de la Santé"), places on the map.
+    assert {"Paris", "France"} <= set(doc["locations"])
+    assert {"ministère de la Santé", "Santé publique France"} <= set(doc["organizations"])
+    assert "FR" in doc["country_codes"] and doc["location_points"]
 
 
 def test_search_finds_the_sample_by_name_and_filters(
