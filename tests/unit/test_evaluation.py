@@ -180,8 +180,11 @@ def test_eval_set_schema() -> None:
         assert sum(a.topic == label for a in articles) >= 2, label
     non_english = [a for a in articles if a.language != "en"]
     assert len(non_english) >= 6
-    for a in non_english:  # NER is English-only: no entity labels expected
-        assert not (a.persons or a.organizations or a.locations), a.id
+    for a in non_english:  # NER covers English and French: no labels expected elsewhere
+        labelled = bool(a.persons or a.organizations or a.locations)
+        assert labelled == (a.language == "fr"), a.id
+    french = [a for a in non_english if a.language == "fr"]
+    assert min(sum(a.split == split for a in french) for split in ("dev", "test")) >= 8
     # The dev split was grown for rule tuning; the held-out split must stay large enough
     # to measure generalisation.
     dev = sum(a.split == "dev" for a in articles)
