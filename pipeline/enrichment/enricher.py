@@ -41,6 +41,7 @@ from pipeline.enrichment.geo import ArticleGeo, Gazetteer, resolve_article_place
 from pipeline.enrichment.language import UNDETERMINED, LanguageDetector, LanguageResult
 from pipeline.enrichment.neardup import Fingerprint, fingerprint
 from pipeline.enrichment.topics import (
+    KEYWORD_LANGUAGES,
     TopicLexicon,
     TopicScore,
     classify_topics,
@@ -316,8 +317,9 @@ class Enricher:
             result.ner_skipped_reason = f"language {code} has no NER model"
         if code in TOPIC_LANGUAGES:
             result.topics = classify_topics(prepared.text, self.lexicon, title=prepared.title)
+        if code in KEYWORD_LANGUAGES:
             result.keywords = extract_keywords(
-                f"{prepared.title}\n{prepared.text}", n=self.n_keywords
+                f"{prepared.title}\n{prepared.text}", n=self.n_keywords, language=code
             )
         result.fingerprint = fingerprint(prepared.title, prepared.text)
         return result

@@ -27,6 +27,7 @@ __all__ = [
     "TopicScore",
     "classify_topics",
     "default_topic_lexicon",
+    "KEYWORD_LANGUAGES",
     "extract_keywords",
     "fold",
     "load_topic_lexicon",
@@ -284,22 +285,51 @@ def _english_stop_words() -> frozenset[str]:
     return frozenset(fold(w) for w in STOP_WORDS) | frozenset(fold(w) for w in _EXTRA_STOP_WORDS)
 
 
+# French: elided articles and pronouns glued to the next word ("l'Assemblée", "qu'il").
+_FRENCH_ELISION_RE = re.compile(
+    r"\b(?:[lLdDjJnNsScCmMtT]|[qQ]u|[jJ]usqu|[lL]orsqu|[pP]uisqu)['\u2019](?=\w)")
+# French news words that say nothing about the story (spaCy's list has the function words).
+_FRENCH_EXTRA_STOP_WORDS = frozenset(
+    {
+        "selon", "indiqué", "déclaré", "affirmé", "annoncé", "précisé", "ajouté", "estimé",
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+        "année", "années", "an", "ans", "jour", "jours", "semaine", "semaines", "mois",
+        "heure", "heures", "fois", "cette", "dont", "plus", "également", "ainsi",
+        "depuis", "après", "avant", "lors", "contre", "entre", "sans", "sous", "vers",
+        "millions", "milliards", "euros", "cent",
+    }
+)
+
+
+@lru_cache(maxsize=1)
+def _french_stop_words() -> frozenset[str]:
+    from spacy.lang.fr.stop_words import STOP_WORDS  # no model needed, just the word list
+
+    return frozenset(fold(w) for w in STOP_WORDS) | frozenset(
+        fold(w) for w in _FRENCH_EXTRA_STOP_WORDS)
+
+
+KEYWORD_LANGUAGES = frozenset({"en", "fr"})
+
+
 def extract_keywords(
-    text: str, n: int = 10, *, stop_words: Iterable[str] | None = None
+    text: str, n: int = 10, *, stop_words: Iterable[str] | None = None, language: str = "en"
 ) -> list[str]:
     """Up to ``n`` keywords: frequent content words and repeated two-word phrases.
 
     Cheap and model-free: tokens split at punctuation into segments; stop words (spaCy's
-    English list plus a few news words) and words under 3 letters are dropped; adjacent
+    English or French list, by ``language``, plus a few news words; French elisions such
+    as "l'" cut off) and words under 3 letters are dropped; adjacent
     content words seen together at least twice form a phrase ("North Korea"), whose count
     is taken out of its words. Ranked by count (phrases x1.5), ties by first appearance.
     Each keyword is shown in its most frequent surface form.
     """
     if n <= 0:
         return []
-    stops = (
-        frozenset(fold(w) for w in stop_words) if stop_words is not None else _english_stop_words()
-    )
+    if language == "fr":
+        text = _FRENCH_ELISION_RE.sub("", text)
+    default_stops = _french_stop_words() if language == "fr" else _english_stop_words()
+    stops = frozenset(fold(w) for w in stop_words) if stop_words is not None else default_stops
     # Keys: a folded word (str) or a pair of them (tuple); surfaces counted per (key, form).
     unigrams: Counter[str] = Counter()
     bigrams: Counter[tuple[str, str]] = Counter()

@@ -126,7 +126,8 @@ def test_french_gets_french_ner_not_english(enricher: Enricher) -> None:
     assert result.ner_skipped_reason is None
     assert result.ner_model is not None and result.ner_model.startswith("fr_core_news")
     assert [r.canonical for r in result.locations] == ["France", "Paris"]
-    assert result.topics == [] and result.keywords == []  # the lexicon is English-only
+    assert result.topics == []  # the topic lexicon is English-only
+    assert "vaccination" in result.keywords  # keywords: French stop words
     assert result.clean_text.startswith("Le ministère de la Santé")
 
 

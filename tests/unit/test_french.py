@@ -214,3 +214,20 @@ def test_french_can_be_left_out(enricher: Enricher) -> None:
     assert english_only.ner_languages == frozenset({"en"})
     assert result.ner_skipped_reason == "language fr has no NER model"
     assert result.persons == []
+
+
+def test_french_keywords_use_french_stop_words_and_cut_elisions() -> None:
+    from pipeline.enrichment.topics import extract_keywords
+
+    text = ("L'Assemblée nationale a adopté mardi le budget. Selon les députés, l'Assemblée "
+            "nationale a voté le budget de l'État après un long débat sur le budget.")
+    keywords = extract_keywords(text, n=4, language="fr")
+    assert keywords[:2] == ["Assemblée nationale", "budget"]  # 2 x 1.5 ties 3, seen first
+    assert not {"les", "selon", "mardi", "l'Assemblée"} & set(keywords)
+    # The English list would keep French function words.
+    assert "les" in extract_keywords(text, n=10)
+
+
+def test_french_article_gets_keywords_but_no_topics(enricher: Enricher) -> None:
+    result = enricher.enrich("Macron et Merz veulent une défense européenne", TEXT)
+    assert "Macron" in result.keywords and result.topics == []
