@@ -126,7 +126,7 @@ def test_french_gets_french_ner_not_english(enricher: Enricher) -> None:
     assert result.ner_skipped_reason is None
     assert result.ner_model is not None and result.ner_model.startswith("fr_core_news")
     assert [r.canonical for r in result.locations] == ["France", "Paris"]
-    assert result.topics == []  # the topic lexicon is English-only
+    assert result.topics[0].label == "health"  # the French topic lexicon
     assert "vaccination" in result.keywords  # keywords: French stop words
     assert result.clean_text.startswith("Le ministère de la Santé")
 

@@ -179,7 +179,6 @@ def test_french_article_gets_french_ner_and_english_canonical_names(
     organizations = {r.canonical for r in result.organizations}
     assert {"NATO", "European Union"} <= organizations
     assert result.geo is not None and {"FR", "RU", "UA", "KP"} <= set(result.geo.country_codes)
-    assert result.topics == []  # the topic lexicon is English-only
 
 
 def test_languages_without_a_model_are_flagged_not_given_english_ner(
@@ -228,6 +227,25 @@ def test_french_keywords_use_french_stop_words_and_cut_elisions() -> None:
     assert "les" in extract_keywords(text, n=10)
 
 
-def test_french_article_gets_keywords_but_no_topics(enricher: Enricher) -> None:
+def test_french_article_gets_keywords_and_french_topics(enricher: Enricher) -> None:
     result = enricher.enrich("Macron et Merz veulent une défense européenne", TEXT)
-    assert "Macron" in result.keywords and result.topics == []
+    assert "Macron" in result.keywords
+    # The French lexicon (seeds/topics/iptc-keywords.fr.yaml), same IPTC codes and labels.
+    assert {t.label for t in result.topics[:2]} == {"conflict, war and peace",
+                                                    "politics and government"}
+
+
+def test_french_lexicon_has_the_english_codes_and_labels() -> None:
+    from pipeline.enrichment.enricher import FRENCH_LEXICON_FILE
+    from pipeline.enrichment.entities import seeds_dir
+    from pipeline.enrichment.topics import load_topic_lexicon
+
+    english = load_topic_lexicon()
+    french = load_topic_lexicon(seeds_dir() / FRENCH_LEXICON_FILE)
+    assert french.language == "fr"
+    assert [(t.code, t.label) for t in french.topics] == \
+        [(t.code, t.label) for t in english.topics]
+    assert all(len(t.terms) >= 30 for t in french.topics)
+    # No term may carry an elision: the text loses them before matching.
+    assert not any("'" in word[:3] for t in french.topics for term in t.terms for word in term
+                   if word != "prud'homme")
