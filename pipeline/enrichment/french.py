@@ -293,7 +293,9 @@ def load_french_alias_table(english_path: str | Path | None = None,
                             french_path: str | Path | None = None) -> AliasTable:
     """The alias table for French articles (see :func:`french_alias_mapping`)."""
     english = _read_yaml(Path(english_path) if english_path else seeds_dir() / ALIASES_FILE)
-    french = _read_yaml(Path(french_path) if french_path else seeds_dir() / ALIASES_FR_FILE)
+    french_file = Path(french_path) if french_path else seeds_dir() / ALIASES_FR_FILE
+    # A custom seeds dir may have no French table: generated country names still apply.
+    french = _read_yaml(french_file) if french_path or french_file.is_file() else {}
     table = AliasTable.from_mapping(french_alias_mapping(english, french, _country_names()))
     companies = seeds_dir() / COMPANIES_FILE
     # Listed companies (CAC 40 and SBF 120 among them) are written the same in French.

@@ -249,3 +249,14 @@ def test_french_lexicon_has_the_english_codes_and_labels() -> None:
     # No term may carry an elision: the text loses them before matching.
     assert not any("'" in word[:3] for t in french.topics for term in t.terms for word in term
                    if word != "prud'homme")
+
+
+def test_a_seeds_dir_without_the_french_table_still_loads(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.enrichment.entities import ALIASES_FILE, SEEDS_DIR_ENV, seeds_dir
+
+    (tmp_path / ALIASES_FILE).write_text((seeds_dir() / ALIASES_FILE).read_text("utf-8"),
+                                         "utf-8")
+    monkeypatch.setenv(SEEDS_DIR_ENV, str(tmp_path))
+    table = load_french_alias_table()
+    assert table.lookup("Allemagne") == ("Germany", "location")  # generated country names
+    assert table.lookup("OTAN") is None  # the hand-written French names are not there
