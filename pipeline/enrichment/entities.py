@@ -2037,6 +2037,45 @@ def org_by_context(
         before is not None
         or _WHICH_AFTER_RE.match(text, end)
         or (_ORG_NOUN_AFTER_RE.match(text, end) and not possessive)
+        or org_by_round6_context(text, start, end, label)
+    )
+
+
+# --- round 6: roles, owners and appositions around a name ------------------------------------
+
+# A role held in an organisation, between the name and a person: "Codelco chairman Maximo
+# Pacheco", "Verdi negotiator Marvin Reschinsky". Roles a person's aide also holds
+# ("Putin spokesman Dmitry Peskov", "Trump adviser") count only for names not tagged PERSON.
+_ORG_ROLE_AFTER_RE = re.compile(
+    r"[ \t]+(?:(?P<any>chairman|chairwoman|chief[ \t]+executive|general[ \t]+secretary|"
+    r"secretary-general|negotiator)|spokes(?:man|woman|person)|leader|president|chief)"
+    r"[ \t]+[A-Z]"
+)
+# Who owns the name or what it belongs to: "the owner of Zara", "Primark's owner
+# Associated British Foods", "Nexter, part of KNDS".
+_OWNED_BEFORE_RE = re.compile(
+    r"\b(?:owners?|parent|subsidiary|division)[ \t]+of[ \t]+(?:the[ \t]+)?$"
+)
+_OWNS_AFTER_RE = re.compile(
+    r"(?:'s|\u2019s)?[ \t]+(?:owner|parent(?:[ \t]+company)?)[ \t]+[A-Z]"
+    r"|,[ \t]+(?:part|a[ \t]+(?:unit|subsidiary|division))[ \t]+of[ \t]"
+)
+
+
+def org_by_round6_context(text: str, start: int, end: int, label: str) -> bool:
+    """True when an organisation's role follows the name ("Codelco chairman Maximo
+    Pacheco"), when an owner is named before or after it ("the owner of Zara", "Primark's
+    owner ABF", "Nexter, part of KNDS") or when a closed apposition says what kind of
+    organisation it is ("Enedis, the grid operator, said")."""
+    if text[max(0, end - 2):end] in ("'s", "\u2019s"):
+        end -= 2
+    role = _ORG_ROLE_AFTER_RE.match(text, end)
+    if role is not None and (label != "PERSON" or role.group("any")):
+        return True
+    return bool(
+        _OWNED_BEFORE_RE.search(text, max(0, start - 24), start)
+        or _OWNS_AFTER_RE.match(text, end)
+        or _ORG_APPOSITION_CLOSED_RE.match(text, end)
     )
 
 
@@ -2046,6 +2085,11 @@ _ORG_APPOSITION_AFTER_RE = re.compile(
     r"(?:company|firm|start-?up|group|charity|airline|carrier|retailer|lender|bank|insurer|"
     r"broadcaster|newspaper|\w*maker|operator|developer|platform|union|party|agency|"
     r"organi[sz]ation|consultancy|chain|conglomerate|fund|regulator)\b"
+)
+# Round 6: ", the grid operator, said", ", the London company that publishes": the same
+# apposition closing there, so "John Smith, a company director" stays a person.
+_ORG_APPOSITION_CLOSED_RE = re.compile(
+    _ORG_APPOSITION_AFTER_RE.pattern + r"(?=[ \t]*(?:[,.;]|that\b|which\b|based\b|owned\b))"
 )
 
 
