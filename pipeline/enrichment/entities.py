@@ -1991,6 +1991,8 @@ _ORG_NOUN_BEFORE_RE = re.compile(
     # low-cost arm, Jetstar", "price comparison site Foundem", "hedge fund High-Flyer")
     r"parent|subsidiary|affiliate|arm|unit|site|platform|exchange|studio|brewer|"
     r"fund|investor|club|franchise|"
+    # round 6: more lines of business ("copper miner Codelco", "grid utility ...")
+    r"miner|producer|utility|contractor|lobby|"
     # round 4: "a company called Versant", "the airline's parent, ..." stays out
     r"(?:company|firm|group|business|start-?up|party|coalition|channel|network)[ \t]+"
     r"(?:called|named)|"
@@ -2148,6 +2150,71 @@ def _has_org_cue(text: str, start: int, end: int) -> bool:
         or (_WHICH_AFTER_RE.match(text, end) and not after_the)
         or _ORG_APPOSITION_AFTER_RE.match(text, end)
     )
+
+
+# Round 6: lists after a plural noun that introduces organisations ("Rival digital banks
+# Monzo and Starling Bank", "Law firms A&O Shearman and Clifford Chance", "banks led by
+# Citi, HSBC and JPMorgan"; in lowercase: "Universities UK" is a name). Mixed nouns
+# ("Rivals BP and Shell") introduce persons too ("investors George Soros and ..."), so
+# their lists count only when another item already is an organisation.
+_ORG_PLURALS = (
+    r"banks|lenders|firms|companies|groups|carriers|airlines|retailers|supermarkets|"
+    r"grocers|chains|insurers|broadcasters|publishers|miners|drugmakers|carmakers|"
+    r"automakers|chipmakers|manufacturers|agencies|charities|unions|parties|brokerages|"
+    r"operators|start-?ups|conglomerates|regulators|watchdogs|funds|platforms|exchanges|"
+    r"newspapers|networks|utilities|contractors|federations|institutes|universities"
+)
+_MIXED_PLURALS = (
+    r"rivals|competitors|backers|investors|shareholders|partners|peers|bidders|clients|"
+    r"customers|suppliers|sponsors|members"
+)
+_PLURAL_LIST_CUE_RE = re.compile(
+    rf"\b(?:(?P<org>{_ORG_PLURALS})|(?i:{_MIXED_PLURALS}))"
+    r"(?:[ \t]+(?:such[ \t]+as|including|like|led[ \t]+by))?,?[ \t]+(?=[A-Z])"
+)
+_LIST_ITEM_RE = re.compile(
+    r"[A-Z][\w&.\-'\u2019+]*(?:[ \t]+(?:(?:of|for|the|&)[ \t]+){0,2}[A-Z][\w&.\-'\u2019+]*)*"
+)
+_LIST_SEPARATOR_RE = re.compile(r",?[ \t]+and[ \t]+(?=[A-Z])|,[ \t]+(?=[A-Z])")
+_MAX_LIST_ITEMS = 6
+
+
+def listed_org_spans(
+    text: str, spans: Sequence[tuple[int, int, str]], title_chars: int, places: PlaceNames
+) -> list[tuple[int, int, list[int]]]:
+    """Items of a list introduced by a plural organisation noun, as ``(start, end,
+    replaced)`` organisations: each item is one name ("Monzo and Starling Bank" read as one
+    span gives two), whatever the model called it ("Clifford Chance" a person, "Citi" a
+    place), or found when untagged. Places the gazetteer knows stay places ("clubs in
+    Spain" never starts a list: the cue must be followed by a capital)."""
+    found: list[tuple[int, int, list[int]]] = []
+    for cue in _PLURAL_LIST_CUE_RE.finditer(text, title_chars):
+        items: list[tuple[int, int]] = []
+        pos = cue.end()
+        while len(items) < _MAX_LIST_ITEMS:
+            item = _LIST_ITEM_RE.match(text, pos)
+            if item is None:
+                break
+            start, end = item.start(), item.end()
+            sentence_end = text.find(". ", start, end)  # "JPMorgan. Clifford Chance"
+            end = sentence_end if sentence_end > 0 else end
+            end -= 2 if text[max(start, end - 2):end] in ("'s", "\u2019s") else 0
+            end -= 1 if text[end - 1] == "." else 0
+            items.append((start, end))
+            separator = _LIST_SEPARATOR_RE.match(text, item.end())
+            if separator is None:
+                break
+            pos = separator.end()
+        covered = [[i for i, (s, e, _) in enumerate(spans) if s < end and e > start]
+                   for start, end in items]
+        if cue.group("org") is None and not any(
+            spans[i][2] == "ORG" for indices in covered for i in indices
+        ):
+            continue
+        for (start, end), indices in zip(items, covered, strict=True):
+            if end > start and places.kind(text[start:end]) is None:
+                found.append((start, end, indices))
+    return found
 
 
 def names_an_event(text: str, end: int) -> bool:
@@ -2942,6 +3009,7 @@ def mentions_from_doc(
         for start, end in untagged_org_spans(full_text, spans, title_chars, places)
     )
     spans.sort()
+    spans = _with_orgs(spans, listed_org_spans(full_text, spans, title_chars, places), in_body)
     spans = _with_orgs(spans, possessive_org_spans(full_text, spans, places), in_body)
     spans = _with_orgs(spans, country_org_spans(
         full_text, spans, lambda name: _is_country(name, places, aliases)), in_body)
