@@ -58,7 +58,9 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 #        (organisation names and categories changed).
 # 1.6.0: round-5 organisation rules (name shapes, countries, demonyms and possessives inside
 #        names, corporate-family cues, match scores, club heads).
-ENRICHMENT_VERSION = "1.6.0"
+# 1.7.0: round-6 organisation rules (roles, owners and appositions around a name, lists after
+#        plural organisation nouns) and alias entries (organisation names and categories changed).
+ENRICHMENT_VERSION = "1.7.0"
 
 NER_LANGUAGES = frozenset({"en"})
 TOPIC_LANGUAGES = frozenset({"en"})

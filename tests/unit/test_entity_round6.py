@@ -1,0 +1,144 @@
+"""Unit tests of round 6's general rules: roles, owners and closed appositions around a
+name, and lists introduced by a plural organisation noun. Texts written for the tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pipeline.enrichment.entities import (
+    default_alias_table,
+    label_from_context,
+    listed_org_spans,
+    load_ner_model,
+    mentions_from_doc,
+    org_by_context,
+    org_by_round6_context,
+)
+from pipeline.enrichment.places import PlaceNames
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+PLACES = PlaceNames.from_names(countries=["Spain", "Peru"], cities=["Lima"])
+
+
+def _where(text: str, part: str) -> tuple[int, int]:
+    start = text.index(part)
+    return start, start + len(part)
+
+
+# --- roles, owners and appositions around a name ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "label"),
+    [("Talvora chairman Peter Quint said so.", "Talvora", "GPE"),
+     ("Brindlemoor negotiator Anna Vos walked out.", "Brindlemoor", "PERSON"),
+     ("Ostrava Rail spokeswoman Ida Kern declined.", "Ostrava Rail", "GPE"),
+     ("It bought the owner of Kestrelle last year.", "Kestrelle", "PERSON"),
+     ("Kestrelle's owner Harbor Goods reported.", "Kestrelle", "PERSON"),
+     ("Velmont, part of the Arcadia group, said so.", "Velmont", "PERSON"),
+     ("Quillon Maddox, the London company that runs it, said so.", "Quillon Maddox", "PERSON"),
+     ("Enlyra, the power operator, said so.", "Enlyra", "PERSON")],
+)
+def test_roles_owners_and_appositions_make_organisations(
+    text: str, name: str, label: str
+) -> None:
+    start, end = _where(text, name)
+    assert org_by_round6_context(text, start, end, label)
+    assert label_from_context(text, start, end, label, PLACES) == "ORG"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [  # an aide of a person: the person stays a person
+     ("Harlow spokesman Tim Bright said so.", "Harlow"),
+     ("Greta Lund, a company director, said so.", "Greta Lund"),
+     ("Greta Lund, the company's founder, said so.", "Greta Lund"),
+     ("Greta Lund, chairman of the board, said so.", "Greta Lund")],
+)
+def test_persons_keep_their_label(text: str, name: str) -> None:
+    start, end = _where(text, name)
+    assert not org_by_round6_context(text, start, end, "PERSON")
+    assert label_from_context(text, start, end, "PERSON", PLACES) == "PERSON"
+
+
+def test_known_places_are_left_alone() -> None:
+    text = "Peru president Ana Ruiz spoke."
+    start, end = _where(text, "Peru")
+    assert not org_by_context(text, start, end, PLACES, "GPE")
+
+
+def test_copper_miner_introduces_an_organisation() -> None:
+    text = "State copper miner Andorra Minerals said so."
+    start, end = _where(text, "Andorra Minerals")
+    assert org_by_context(text, start, end, PLACES, "PERSON")
+
+
+# --- lists after a plural organisation noun -------------------------------------------------
+
+
+def _listed(text: str, spans: list[tuple[int, int, str]]) -> list[str]:
+    return [text[s:e] for s, e, _ in listed_org_spans(text, spans, 0, PLACES)]
+
+
+def test_a_span_over_two_items_gives_two_organisations() -> None:
+    text = "Rival digital banks Wexmoor and Tallis Bank already hold licences."
+    start, end = _where(text, "Wexmoor and Tallis Bank")
+    found = listed_org_spans(text, [(start, end, "ORG")], 0, PLACES)
+    assert [text[s:e] for s, e, _ in found] == ["Wexmoor", "Tallis Bank"]
+    assert all(covered == [0] for _, _, covered in found)
+
+
+def test_items_read_as_persons_or_places_or_untagged() -> None:
+    text = "It hired law firms Brack Hollis, Orvane and Pell & Rudd. Then it stopped."
+    spans = [(*_where(text, "Brack Hollis"), "PERSON"), (*_where(text, "Orvane"), "GPE")]
+    assert _listed(text, spans) == ["Brack Hollis", "Orvane", "Pell & Rudd"]
+
+
+def test_a_list_stops_at_the_sentence_end() -> None:
+    text = "The banks led by Dovecote, Arlen and Marsh. Clifford Ames said so."
+    assert _listed(text, []) == ["Dovecote", "Arlen", "Marsh"]
+
+
+def test_mixed_nouns_need_an_organisation_in_the_list() -> None:
+    persons = "Early investors Tomas Weir and Lena Hart sold their shares."
+    assert _listed(persons, [(*_where(persons, "Tomas Weir"), "PERSON"),
+                             (*_where(persons, "Lena Hart"), "PERSON")]) == []
+    mixed = "Rivals Norvik Capital and Selwyn Ash also bid."
+    spans = [(*_where(mixed, "Norvik Capital"), "ORG"), (*_where(mixed, "Selwyn Ash"), "PERSON")]
+    assert _listed(mixed, spans) == ["Norvik Capital", "Selwyn Ash"]
+
+
+def test_places_and_capitalised_nouns_do_not_make_lists() -> None:
+    places = "Shares of retailers in Spain and Peru fell."
+    assert _listed(places, []) == []
+    known = "Clubs from carriers Lima and Spain rose."
+    assert _listed(known, []) == []
+    name = "Universities Norland said the funding gap widened."
+    assert _listed(name, []) == []
+
+
+# --- in place, on the model's spans -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Language:
+    return load_ner_model()
+
+
+def test_listed_items_are_separate_organisations_in_mentions(nlp: Language) -> None:
+    text = "Headline\n\nRival digital banks Wexmoor and Tallis Bank already hold licences."
+    mentions = mentions_from_doc(nlp(text), text=text, title_chars=len("Headline"))
+    orgs = {m.text for m in mentions if m.label == "ORG"}
+    assert {"Wexmoor", "Tallis Bank"} <= orgs
+    assert "Wexmoor and Tallis Bank" not in orgs
+
+
+def test_new_alias_entries_are_organisations() -> None:
+    table = default_alias_table()
+    assert table.lookup("Houthi") == ("Houthis", "organization")
+    assert table.lookup("A.P. Moller-Maersk") == ("Maersk", "organization")
+    assert table.lookup("Bundeswehr") == ("Bundeswehr", "organization")
