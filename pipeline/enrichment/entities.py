@@ -2157,20 +2157,23 @@ def _has_org_cue(text: str, start: int, end: int) -> bool:
 # Citi, HSBC and JPMorgan"; in lowercase: "Universities UK" is a name). Mixed nouns
 # ("Rivals BP and Shell") introduce persons too ("investors George Soros and ..."), so
 # their lists count only when another item already is an organisation.
-_ORG_PLURALS = (
-    r"banks|lenders|firms|companies|groups|carriers|airlines|retailers|supermarkets|"
-    r"grocers|chains|insurers|broadcasters|publishers|miners|drugmakers|carmakers|"
-    r"automakers|chipmakers|manufacturers|agencies|charities|unions|parties|brokerages|"
-    r"operators|start-?ups|conglomerates|regulators|watchdogs|funds|platforms|exchanges|"
-    r"newspapers|networks|utilities|contractors|federations|institutes|universities"
-)
-_MIXED_PLURALS = (
-    r"rivals|competitors|backers|investors|shareholders|partners|peers|bidders|clients|"
-    r"customers|suppliers|sponsors|members"
-)
+_ORG_PLURALS = frozenset({
+    "banks", "lenders", "firms", "companies", "groups", "carriers", "airlines", "retailers",
+    "supermarkets", "grocers", "chains", "insurers", "broadcasters", "publishers", "miners",
+    "drugmakers", "carmakers", "automakers", "chipmakers", "manufacturers", "agencies",
+    "charities", "unions", "parties", "brokerages", "operators", "startups", "start-ups",
+    "conglomerates", "regulators", "watchdogs", "funds", "platforms", "exchanges",
+    "newspapers", "networks", "utilities", "contractors", "federations", "institutes",
+    "universities"
+})
+_MIXED_PLURALS = frozenset({
+    "rivals", "competitors", "backers", "investors", "shareholders", "partners", "peers",
+    "bidders", "clients", "customers", "suppliers", "sponsors", "members"
+})
+# The plural's last letter, then what leads into the list: a literal first character keeps
+# the scan cheap (one alternation at every word boundary cost ~0.1 ms per article).
 _PLURAL_LIST_CUE_RE = re.compile(
-    rf"\b(?:(?P<org>{_ORG_PLURALS})|(?i:{_MIXED_PLURALS}))"
-    r"(?:[ \t]+(?:such[ \t]+as|including|like|led[ \t]+by))?,?[ \t]+(?=[A-Z])"
+    r"s,?[ \t]+(?:(?:such[ \t]+as|including|like|led[ \t]+by)[ \t]+)?(?=[A-Z])"
 )
 _LIST_ITEM_RE = re.compile(
     r"[A-Z][\w&.\-'\u2019+]*(?:[ \t]+(?:(?:of|for|the|&)[ \t]+){0,2}[A-Z][\w&.\-'\u2019+]*)*"
@@ -2189,6 +2192,13 @@ def listed_org_spans(
     Spain" never starts a list: the cue must be followed by a capital)."""
     found: list[tuple[int, int, list[int]]] = []
     for cue in _PLURAL_LIST_CUE_RE.finditer(text, title_chars):
+        word_start = cue.start()
+        while word_start > 0 and (text[word_start - 1].isalpha() or text[word_start - 1] == "-"):
+            word_start -= 1
+        word = text[word_start:cue.start() + 1]
+        org_noun = word in _ORG_PLURALS
+        if not org_noun and word.casefold() not in _MIXED_PLURALS:
+            continue
         items: list[tuple[int, int]] = []
         pos = cue.end()
         while len(items) < _MAX_LIST_ITEMS:
@@ -2207,7 +2217,7 @@ def listed_org_spans(
             pos = separator.end()
         covered = [[i for i, (s, e, _) in enumerate(spans) if s < end and e > start]
                    for start, end in items]
-        if cue.group("org") is None and not any(
+        if not org_noun and not any(
             spans[i][2] == "ORG" for indices in covered for i in indices
         ):
             continue
