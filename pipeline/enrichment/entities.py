@@ -794,6 +794,10 @@ class Mention:
     acronym: str = ""
     # Next to match words ("beat Brighton", "to face Sporting"): a club in a sports article.
     opponent: bool = False
+    # Round 6: the words around it made an organisation of what the model called a person or
+    # a place ("Codelco chairman ...", "law firms ... and Clifford Chance"): that reading
+    # wins the article's vote over the model's (:func:`majority_categories`).
+    by_cue: bool = False
 
 
 @dataclass
@@ -1129,10 +1133,14 @@ def location_short_names(items: Sequence[NormalisedMention]) -> dict[str, str]:
     return short
 
 
-def majority_categories(items: Sequence[NormalisedMention]) -> dict[str, Category]:
+def majority_categories(
+    items: Sequence[NormalisedMention], by_cue: Sequence[bool] = ()
+) -> dict[str, Category]:
     """One category per canonical name within an article: the one most of its mentions
     have; ties go to location, then organisation, then person (spaCy's usual confusion
-    is a place or party read as a person, rarely the reverse)."""
+    is a place or party read as a person, rarely the reverse). A name that the words
+    around one of its mentions made an organisation (``by_cue``, parallel to ``items``) is
+    an organisation: the model reads each mention alone, the cue reads the article."""
     preference: dict[Category, int] = {
         "location": 3,
         "organization": 2,
@@ -1141,12 +1149,16 @@ def majority_categories(items: Sequence[NormalisedMention]) -> dict[str, Categor
         "group": 0,
     }
     votes: dict[str, dict[Category, int]] = {}
-    for norm in items:
+    cued: set[str] = set()
+    for position, norm in enumerate(items):
         if norm.category in ("person", "organization", "location"):
             per_name = votes.setdefault(norm.canonical, {})
             per_name[norm.category] = per_name.get(norm.category, 0) + 1
+            if position < len(by_cue) and by_cue[position] and norm.category == "organization":
+                cued.add(norm.canonical)
     return {
-        name: max(counts, key=lambda c: (counts[c], preference[c]))
+        name: "organization" if name in cued
+        else max(counts, key=lambda c: (counts[c], preference[c]))
         for name, counts in votes.items()
     }
 
@@ -1256,7 +1268,7 @@ def resolve_mentions(
     resolved = _renamed(resolved, location_short_names([n for _, n in resolved]),
                         "location", ("location",))
 
-    winners = majority_categories([n for _, n in resolved])
+    winners = majority_categories([n for _, n in resolved], [m.by_cue for m, _ in resolved])
     resolved = [
         (m, NormalisedMention(n.canonical, winners.get(n.canonical, n.category)))
         if n.category in ("person", "organization", "location")
@@ -2004,7 +2016,8 @@ _ORG_NOUN_BEFORE_RE = re.compile(
 # Nouns after a name that make it an organisation: "The Nikkei newspaper reported".
 _ORG_NOUN_AFTER_RE = re.compile(
     r"[ \t]+(?:newspaper|daily|tabloid|broadcaster|magazine|news[ \t]+agency|"
-    r"party)\b"  # round 4: "Senegal's ruling Pastef party"
+    r"party|"  # round 4: "Senegal's ruling Pastef party"
+    r"union)\b"  # round 6: "the Verdi union"
 )
 # ", which said": places and organisations take "which", persons "who".
 _WHICH_AFTER_RE = re.compile(r",[ \t]+which\b")
@@ -3019,7 +3032,10 @@ def mentions_from_doc(
         for start, end in untagged_org_spans(full_text, spans, title_chars, places)
     )
     spans.sort()
-    spans = _with_orgs(spans, listed_org_spans(full_text, spans, title_chars, places), in_body)
+    listed = listed_org_spans(full_text, spans, title_chars, places)
+    listed_starts = frozenset(start for start, _, covered in listed
+                              if any(spans[i][2] in ("PERSON", "GPE", "LOC") for i in covered))
+    spans = _with_orgs(spans, listed, in_body)
     spans = _with_orgs(spans, possessive_org_spans(full_text, spans, places), in_body)
     spans = _with_orgs(spans, country_org_spans(
         full_text, spans, lambda name: _is_country(name, places, aliases)), in_body)
@@ -3043,7 +3059,13 @@ def mentions_from_doc(
             trimmed = score_trimmed_end(full_text, ent_start, ent_end)
             if trimmed != ent_end:
                 ent_end, ent_label = trimmed, "ORG"
+        model_label = ent_label
         ent_label = label_from_context(full_text, ent_start, ent_end, ent_label, places)
+        # ", which" follows places too ("near Redruth, which closed"): not strong enough
+        by_cue = ent_label == "ORG" and (
+            (model_label in ("PERSON", "GPE", "LOC")
+             and not _WHICH_AFTER_RE.match(full_text, ent_end))
+            or ent_start in listed_starts)
         start = repair_span_start(full_text, ent_start, ent_label)
         if start >= title_chars and (
             ent_label == "ORG"
@@ -3078,7 +3100,8 @@ def mentions_from_doc(
                 text = full_text[start:end]
         if text.strip():
             mentions.append(Mention(text, label, start + offset, start < title_chars,
-                                    acronym, plays_a_match(full_text, start, end)))
+                                    acronym, plays_a_match(full_text, start, end),
+                                    by_cue and label == "ORG"))
             covered_until = max(covered_until, end)
     mentions = places_heading_orgs(mentions, places, aliases, full_text, offset)
     mentions.extend(

@@ -8,13 +8,18 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pipeline.enrichment.entities import (
+    AliasTable,
+    Mention,
+    NormalisedMention,
     default_alias_table,
     label_from_context,
     listed_org_spans,
     load_ner_model,
+    majority_categories,
     mentions_from_doc,
     org_by_context,
     org_by_round6_context,
+    resolve_mentions,
 )
 from pipeline.enrichment.places import PlaceNames
 
@@ -142,3 +147,37 @@ def test_new_alias_entries_are_organisations() -> None:
     assert table.lookup("Houthi") == ("Houthis", "organization")
     assert table.lookup("A.P. Moller-Maersk") == ("Maersk", "organization")
     assert table.lookup("Bundeswehr") == ("Bundeswehr", "organization")
+
+
+# --- consistency: a cue read once decides the article's vote -----------------------------------
+
+
+def test_a_cue_made_organisation_wins_the_vote() -> None:
+    items = [NormalisedMention("Harrow Vance", "person"),
+             NormalisedMention("Harrow Vance", "person"),
+             NormalisedMention("Harrow Vance", "organization"),
+             NormalisedMention("Ellis Dorne", "person")]
+    assert majority_categories(items)["Harrow Vance"] == "person"
+    winners = majority_categories(items, [False, False, True, False])
+    assert winners == {"Harrow Vance": "organization", "Ellis Dorne": "person"}
+
+
+def test_cue_marks_reach_the_resolved_entities() -> None:
+    mentions = [Mention("Harrow Vance", "PERSON", 0), Mention("Harrow Vance", "PERSON", 40),
+                Mention("Harrow Vance", "ORG", 80, by_cue=True)]
+    entities = resolve_mentions(mentions, AliasTable.from_mapping({}))
+    assert [r.canonical for r in entities.organizations] == ["Harrow Vance"]
+    assert entities.persons == []
+
+
+def test_which_alone_is_not_a_strong_cue(nlp: Language) -> None:
+    text = ("Mine reopens near Dunmere\n\nThe tin mine near Dunmere, which closed in 1998, "
+            "will reopen. Dunmere residents welcomed it.")
+    mentions = mentions_from_doc(nlp(text), text=text, title_chars=len("Mine reopens near Dunmere"))
+    assert not any(m.by_cue for m in mentions if m.text == "Dunmere")
+
+
+def test_a_union_after_the_name() -> None:
+    text = "Talks with the Brevik union stalled."
+    start, end = _where(text, "Brevik")
+    assert org_by_context(text, start, end, PLACES, "PERSON")
