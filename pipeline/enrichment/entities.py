@@ -975,7 +975,9 @@ _CLUB_TAILS = frozenset(
      "villa", "rangers", "county", "fc",
      # round 5: more English and Scottish club tails ("Nottingham Forest", "Crystal Palace",
      # "Northampton Saints", "Plymouth Argyle", "Leyton Orient")
-     "forest", "palace", "saints", "argyle", "orient"}
+     "forest", "palace", "saints", "argyle", "orient",
+     # round 6: South American club tails ("Boca Juniors", "Argentinos Juniors")
+     "juniors"}
 )
 
 
@@ -1558,7 +1560,9 @@ _ORG_TAIL_WORDS = frozenset(
      "hospital", "railway", "railways", "fellowship", "synod", "laboratory", "observatory",
      "museum", "gallery", "orchestra", "infirmary", "polytechnic", "seminary",
      # round 5: bodies of members
-     "guild", "coalition", "consortium", "cooperative", "syndicate", "conservancy"}
+     "guild", "coalition", "consortium", "cooperative", "syndicate", "conservancy",
+     # round 6: religious bodies ("Roman Catholic Church", "Scottish Episcopal Church")
+     "church"}
 )
 _ORG_HEAD_WORDS = frozenset(
     {"bank", "university", "ministry", "department", "court", "council", "board", "office",
@@ -2254,7 +2258,9 @@ _COMPANY_TAIL_WORDS = frozenset(
      "robotics", "semiconductor", "semiconductors", "telecom", "insurance", "logistics",
      "entertainment", "industries", "foods", "brands", "networks", "solutions",
      # round 5
-     "ai", "motor", "analytics", "software", "biologics", "biotech", "aerospace"}
+     "ai", "motor", "analytics", "software", "biologics", "biotech", "aerospace",
+     # round 6: brokers and shipping lines ("... Morgan Stanley Securities")
+     "securities", "shipping"}
 )
 
 

@@ -12,9 +12,12 @@ from pipeline.enrichment.entities import (
     Mention,
     NormalisedMention,
     default_alias_table,
+    ends_with_company_word,
+    keyword_org_spans,
     label_from_context,
     listed_org_spans,
     load_ner_model,
+    looks_like_person_name,
     majority_categories,
     mentions_from_doc,
     org_by_context,
@@ -181,3 +184,23 @@ def test_a_union_after_the_name() -> None:
     text = "Talks with the Brevik union stalled."
     start, end = _where(text, "Brevik")
     assert org_by_context(text, start, end, PLACES, "PERSON")
+
+
+# --- new keyword, club and line-of-business words ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Moravian Hill Church", "Tarnby Juniors"])
+def test_church_and_club_tails_are_not_person_names(name: str) -> None:
+    assert not looks_like_person_name(name)
+
+
+def test_securities_ends_a_company_name() -> None:
+    text = "Kessel Hart Securities said on Monday."
+    assert ends_with_company_word("Kessel Hart Securities")
+    assert label_from_context(text, 0, len("Kessel Hart Securities"), "PERSON", PLACES) == "ORG"
+
+
+def test_church_ends_an_organisation_run() -> None:
+    text = "The Moravian Hill Church said it would appeal."
+    found = keyword_org_spans(text, [])
+    assert [text[s:e] for s, e, _ in found] == ["Moravian Hill Church"]
