@@ -1749,7 +1749,10 @@ def acronym_name_spans(
             word = tokens[i].group()
             if not word[0].isupper() or word == "The":
                 continue
-            initials = [t.group()[0] for t in tokens[i:] if t.group()[0].isupper()]
+            # round 6: "in" gives its letter to UN missions ("United Nations Interim Force
+            # in Lebanon (UNIFIL)", "... Mission in South Sudan (UNMISS)")
+            initials = [t.group()[0] if t.group() != "in" else "I" for t in tokens[i:]
+                        if t.group()[0].isupper() or t.group() == "in"]
             if _spells(acronym, initials):
                 start = tokens[i].start()
                 break

@@ -11,6 +11,7 @@ from pipeline.enrichment.entities import (
     AliasTable,
     Mention,
     NormalisedMention,
+    acronym_name_spans,
     default_alias_table,
     ends_with_company_word,
     keyword_org_spans,
@@ -204,3 +205,12 @@ def test_church_ends_an_organisation_run() -> None:
     text = "The Moravian Hill Church said it would appeal."
     found = keyword_org_spans(text, [])
     assert [text[s:e] for s, e, _ in found] == ["Moravian Hill Church"]
+
+
+def test_in_gives_its_letter_to_un_mission_acronyms() -> None:
+    text = "Troops of the United Nations Patrol Mission in Veldor (UNPMIV) were hit."
+    found = acronym_name_spans(text, [(*_where(text, "United Nations"), "ORG"),
+                                      (*_where(text, "Veldor"), "GPE")])
+    assert [text[s:e] for s, e, _ in found] == ["United Nations Patrol Mission in Veldor"]
+    other = "Units of the Kestrel Patrol of Veldor (KPOV) were hit."
+    assert acronym_name_spans(other, []) == []  # only "in" lends its letter
