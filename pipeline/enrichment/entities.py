@@ -2604,7 +2604,34 @@ def merge_org_spans(
             merged[-1] = (merged[-1][0], span[1], "ORG")
             continue
         merged.append(span)
-    return merged
+    return _untagged_org_tails(text, merged, places)
+
+
+# Round 6: one capitalised word right after an organisation.
+_NEXT_WORD_RE = re.compile(r" ([A-Z][\w-]*)")
+
+
+def _untagged_org_tails(
+    text: str, spans: list[tuple[int, int, str]], places: PlaceNames
+) -> list[tuple[int, int, str]]:
+    """ORG spans extended over one untagged word after them that the model left out: a
+    country ending the phrase ("head of Greenpeace" + "Norway.", a national branch) or a
+    word shaped like a company ("Google" + "DeepMind,"), as :func:`_continues_org` does for
+    tagged ones. Only ORG ends are looked at."""
+    starts = frozenset(start for start, _, _ in spans)
+    for i, (start, end, label) in enumerate(spans):
+        if label != "ORG":
+            continue
+        word = _NEXT_WORD_RE.match(text, end)
+        if word is None or word.start(1) in starts or in_a_list(text, start, end):
+            continue
+        name = word.group(1)
+        if _company_shaped_token(name) or (
+            _is_country_name(name, places)
+            and _COUNTRY_SUFFIX_END_RE.match(text, word.end()) is not None
+        ):
+            spans[i] = (start, word.end(), "ORG")
+    return spans
 
 
 # Words that, before a country, make the phrase a national body: "Universities UK",

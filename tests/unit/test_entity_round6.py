@@ -1,5 +1,7 @@
 """Unit tests of round 6's general rules: roles, owners and closed appositions around a
-name, and lists introduced by a plural organisation noun. Texts written for the tests."""
+name, lists introduced by a plural organisation noun, consistency within an article, new
+keyword words, acronyms with "in", untagged tails of organisation names. Texts written for
+the tests."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pipeline.enrichment.entities import (
     looks_like_person_name,
     majority_categories,
     mentions_from_doc,
+    merge_org_spans,
     org_by_context,
     org_by_round6_context,
     resolve_mentions,
@@ -214,3 +217,36 @@ def test_in_gives_its_letter_to_un_mission_acronyms() -> None:
     assert [text[s:e] for s, e, _ in found] == ["United Nations Patrol Mission in Veldor"]
     other = "Units of the Kestrel Patrol of Veldor (KPOV) were hit."
     assert acronym_name_spans(other, []) == []  # only "in" lends its letter
+
+
+# --- untagged tails of organisation names ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "org", "expected"),
+    [("He now heads Oxfam Peru.", "Oxfam", "Oxfam Peru"),
+     ("She worked at Norvex VistaLab, a unit.", "Norvex", "Norvex VistaLab"),
+     ("Oxfam Peru said it would help.", "Oxfam", "Oxfam Peru")],
+)
+def test_untagged_country_or_company_word_extends_an_org(
+    text: str, org: str, expected: str
+) -> None:
+    merged = merge_org_spans(text, [(*_where(text, org), "ORG")], PLACES)
+    assert [text[s:e] for s, e, _ in merged] == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Oxfam Peru staff flew home.",  # the country does not end the phrase
+     "Oxfam Monday said so.",  # not a country, no capital inside
+     "Oxfam Peru Lima office."],
+)
+def test_other_words_after_an_org_stay_out(text: str) -> None:
+    merged = merge_org_spans(text, [(*_where(text, "Oxfam"), "ORG")], PLACES)
+    assert [text[s:e] for s, e, _ in merged] == ["Oxfam"]
+
+
+def test_a_tagged_word_after_an_org_is_left_to_the_merge_rules() -> None:
+    text = "Oxfam VistaLab staff flew home."
+    spans = [(*_where(text, "Oxfam"), "ORG"), (*_where(text, "VistaLab"), "PRODUCT")]
+    assert len(merge_org_spans(text, spans, PLACES)) == 2
