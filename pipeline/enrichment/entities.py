@@ -2095,7 +2095,8 @@ def org_by_round6_context(text: str, start: int, end: int, label: str) -> bool:
     if role is not None and (label != "PERSON" or role.group("any")):
         return True
     return bool(
-        _OWNED_BEFORE_RE.search(text, max(0, start - 24), start)
+        (text.endswith(("of ", "of the "), max(0, start - 7), start)  # cheap test first
+         and _OWNED_BEFORE_RE.search(text, max(0, start - 24), start))
         or _OWNS_AFTER_RE.match(text, end)
         or _ORG_APPOSITION_CLOSED_RE.match(text, end)
     )
@@ -2618,18 +2619,22 @@ def _untagged_org_tails(
     country ending the phrase ("head of Greenpeace" + "Norway.", a national branch) or a
     word shaped like a company ("Google" + "DeepMind,"), as :func:`_continues_org` does for
     tagged ones. Only ORG ends are looked at."""
-    starts = frozenset(start for start, _, _ in spans)
+    starts: frozenset[int] | None = None
     for i, (start, end, label) in enumerate(spans):
         if label != "ORG":
             continue
         word = _NEXT_WORD_RE.match(text, end)
-        if word is None or word.start(1) in starts or in_a_list(text, start, end):
+        if word is None:
             continue
         name = word.group(1)
-        if _company_shaped_token(name) or (
+        if not (_company_shaped_token(name) or (
             _is_country_name(name, places)
             and _COUNTRY_SUFFIX_END_RE.match(text, word.end()) is not None
-        ):
+        )):
+            continue
+        if starts is None:  # built for the few articles that get here
+            starts = frozenset(s for s, _, _ in spans)
+        if word.start(1) not in starts and not in_a_list(text, start, end):
             spans[i] = (start, word.end(), "ORG")
     return spans
 
