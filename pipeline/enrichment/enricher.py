@@ -67,7 +67,10 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 #        (organisation names and categories changed).
 # 1.6.0: round-5 organisation rules (name shapes, countries, demonyms and possessives inside
 #        names, corporate-family cues, match scores, club heads).
-ENRICHMENT_VERSION = "1.6.0"
+# 1.7.0: round-6 organisation rules (roles, owners and appositions around a name, lists after
+#        plural organisation nouns) and alias entries (organisation names and categories changed);
+#        French articles get French NER (fr_core_news_sm), French keywords and topics.
+ENRICHMENT_VERSION = "1.7.0"
 
 FRENCH_LEXICON_FILE = Path("topics") / "iptc-keywords.fr.yaml"
 
@@ -133,10 +136,11 @@ def split_title_mentions(mentions: Iterable[Mention], title_chars: int) -> list[
     split: list[Mention] = []
     for m in mentions:  # the constructor, not dataclasses.replace: ~5x cheaper, hot path
         if m.start + len(m.text) <= title_chars:
-            split.append(Mention(m.text, m.label, m.start, True, m.acronym, m.opponent))
+            split.append(Mention(m.text, m.label, m.start, True, m.acronym, m.opponent,
+                                 m.by_cue))
         elif m.start >= body_start:
             split.append(Mention(m.text, m.label, m.start - body_start, False, m.acronym,
-                                 m.opponent))
+                                 m.opponent, m.by_cue))
     return split
 
 

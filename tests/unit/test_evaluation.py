@@ -242,3 +242,18 @@ def test_topic_accuracy_is_also_kept_per_lexicon_language() -> None:
     assert report.topic_top1_by_language == {"en": (1, 1.0), "fr": (2, 0.5)}  # no German
     assert "topic top-1 by language: en 1.000 (1 articles), fr 0.500 (2 articles)" \
         in format_report(report)
+
+
+def test_gold_names_are_canonical_under_the_alias_tables() -> None:
+    """A gold name written in an alias form ("Justice Department" for "Department of
+    Justice") would count a correct answer as one miss and one false hit."""
+    from pipeline.enrichment.entities import load_alias_table
+    from pipeline.enrichment.french import load_french_alias_table
+
+    tables = {"en": load_alias_table(), "fr": load_french_alias_table()}
+    for a in load_eval_set():
+        table = tables.get(a.language, tables["en"])
+        for kind in ENTITY_TYPES:
+            for name in a.entities(kind):
+                hit = table.lookup(name)
+                assert hit is None or hit[0] == name, (a.id, name, hit)
