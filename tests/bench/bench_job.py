@@ -45,7 +45,7 @@ from pipeline.enrichment.enricher import TITLE_BREAK
 from pipeline.kafka.topics import ensure_topics
 from pipeline.models import Article
 from pipeline.settings import Settings
-from tests.support import varied_articles
+from tests.support import drop_indices, varied_articles
 
 WARM_UP_ARTICLES = 8
 POLL_S = 0.2
@@ -322,8 +322,7 @@ def main() -> None:
                 figures = measure_job(settings, workers, args.batch_size, burst, warm_up,
                                       paced, base.state_dir / "logs" / f"{name}.log")
             finally:
-                for index in (settings.es_index, settings.dead_letter_index):
-                    es.indices.delete(index=index, ignore_unavailable=True)
+                drop_indices(es, settings)
                 admin.delete_topics([settings.raw_topic, settings.dead_letter_topic])
             raw_after = raw_ner_rate(texts, workers, args.batch_size)
             report(workers, figures, (raw_before, raw_after))

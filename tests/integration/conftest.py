@@ -14,8 +14,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from pipeline import stack as local_stack
-from pipeline.rollover import drop_generations
 from pipeline.settings import Settings
+from tests.support import drop_indices
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +53,5 @@ def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.Tem
 def es(settings: Settings) -> Iterator[Elasticsearch]:
     client = Elasticsearch(**settings.es_client_kwargs())
     yield client
-    drop_generations(client, settings.es_index)  # es_index is an alias over generations
-    client.indices.delete(index=settings.dead_letter_index, ignore_unavailable=True)
+    drop_indices(client, settings)  # es_index is an alias over generations
     client.close()

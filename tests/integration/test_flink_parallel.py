@@ -12,9 +12,8 @@ from rich.console import Console
 
 from pipeline.demo import DEFAULT_RUNNER, start_job, stop_job, wait_until_indexed
 from pipeline.kafka.topics import ensure_topics
-from pipeline.rollover import drop_generations
 from pipeline.settings import Settings
-from tests.support import produce, synthetic_articles
+from tests.support import drop_indices, produce, synthetic_articles
 
 pytestmark = pytest.mark.integration
 
@@ -59,5 +58,5 @@ def test_parallel_run_matches_single_worker(settings: Settings, es: Elasticsearc
         assert one == two
         assert all(doc["persons"] for doc in one.values() if "Putin" in doc["body"])
     finally:
-        for index in (single.es_index, parallel.es_index):
-            drop_generations(es, index)
+        for own in (single, parallel):  # the dead-letter index is the session's
+            drop_indices(es, own, dead_letters=False)

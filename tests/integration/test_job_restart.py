@@ -23,7 +23,7 @@ from pipeline.kafka.dead_letter import read_dead_letters
 from pipeline.kafka.lag import consumer_lag
 from pipeline.kafka.topics import ensure_topics
 from pipeline.settings import Settings
-from tests.support import produce, synthetic_articles
+from tests.support import drop_indices, produce, synthetic_articles
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +42,7 @@ def restart_settings(settings: Settings, es: Elasticsearch) -> Iterator[Settings
         es_index=f"restart-{run}", dead_letter_index=f"dl-restart-{run}")
     ensure_topics(ours)
     yield ours
-    for index in (ours.es_index, ours.dead_letter_index):
-        es.indices.delete(index=index, ignore_unavailable=True)
+    drop_indices(es, ours)
     admin = KafkaAdminClient(**ours.kafka_client_kwargs())
     admin.delete_topics([ours.raw_topic, ours.dead_letter_topic])
     admin.close()

@@ -22,6 +22,7 @@ from pipeline import stack as local_stack
 from pipeline.provision import provision
 from pipeline.settings import Settings
 from tests.reliability.harness import Run
+from tests.support import drop_indices
 
 
 def fault_stack_config() -> local_stack.StackConfig:
@@ -87,11 +88,8 @@ def drop_run(run: Run) -> None:
     """Delete this run's indices and topics (the fault stack is ours; keep its disk small)."""
     s = run.settings
     with Elasticsearch(**s.es_client_kwargs()) as es:
-        mine = [s.es_index, s.dead_letter_index, f"{run.name}-feed-health"]
-        es.indices.delete(index=",".join(mine), ignore_unavailable=True)
-        for template in (f"newspipe-articles.{s.es_index}",
-                         f"newspipe-dead-letters.{s.dead_letter_index}"):
-            es.options(ignore_status=404).indices.delete_index_template(name=template)
+        drop_indices(es, s)
+        es.indices.delete(index=f"{run.name}-feed-health", ignore_unavailable=True)
     admin = KafkaAdminClient(**s.kafka_client_kwargs())
     try:
         mine = [t for t in admin.list_topics() if t.startswith(f"{run.name}.")]
