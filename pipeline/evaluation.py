@@ -173,7 +173,8 @@ class EvalReport:
             },
             "topic_top1_accuracy": round(self.topic_top1, 4),
             "topic_top2_accuracy": round(self.topic_top2, 4),
-            "topic_note": "topics scored on English articles only (lexicon is English-only)",
+            "topic_note": "topic_top1/top2 on English articles; topic_top1_by_language for "
+                          "every language with a lexicon",
             "topic_top1_by_language": {
                 language: {"articles": n, "top1_accuracy": round(top1, 4)}
                 for language, (n, top1) in self.topic_top1_by_language.items()

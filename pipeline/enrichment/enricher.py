@@ -231,7 +231,7 @@ class Enricher:
             french_lexicon = seeds_dir() / FRENCH_LEXICON_FILE
             if french_lexicon.is_file():  # a custom seeds dir may hold the English one only
                 other_lexicons["fr"] = load_topic_lexicon(french_lexicon)
-            french_aliases = load_french_alias_table(aliases_path)
+            french_aliases = load_french_alias_table(aliases)
             french_nlp = load_french_ner(french_aliases)
             if french_nlp is not None:
                 other_ner["fr"] = LanguageNER(french_nlp, french_aliases, french_mentions,

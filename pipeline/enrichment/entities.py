@@ -246,6 +246,27 @@ class AliasTable:
                 written.append(name)
         return replace(self, entries=entries, company_names=tuple(written))
 
+    def with_aliases(self, extra: Mapping[str, Any]) -> AliasTable:
+        """A copy with more names in the table's own sections (``persons``,
+        ``organizations``, ``locations``: canonical -> aliases) and ``ignore`` list, such as
+        another language's names for the same canonical names. A name the table already
+        gives another canonical name or category is an error, as in :meth:`from_mapping`."""
+        entries = dict(self.entries)
+        written = list(self.names)
+        for section, category in _SECTIONS.items():
+            for canonical, aliases in (extra.get(section) or {}).items():
+                for name in (str(canonical), *(str(a) for a in aliases or ())):
+                    key = loose_key(name)
+                    previous = entries.get(key)
+                    if previous is not None and previous != (str(canonical), category):
+                        raise ValueError(f"aliases: {name!r} maps to both {previous[0]!r} "
+                                         f"({previous[1]}) and {canonical!r} ({category})")
+                    if key:
+                        entries[key] = (str(canonical), category)
+                        written.append((name, category))
+        ignored = self.ignored | {loose_key(str(n)) for n in extra.get("ignore") or []}
+        return replace(self, entries=entries, names=tuple(written), ignored=ignored)
+
     def lookup(self, name: str) -> tuple[str, Category] | None:
         """Canonical name and category for ``name``, or None when it is not in the table."""
         return self.entries.get(loose_key(name))

@@ -31,13 +31,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pipeline.enrichment.entities import (
-    ALIASES_FILE,
-    COMPANIES_FILE,
     LABEL_CATEGORIES,
     AliasTable,
     Mention,
     NormalisedMention,
-    load_company_names,
+    default_alias_table,
     load_ner_model,
     loose_key,
     repair_span_end,
@@ -52,7 +50,6 @@ __all__ = [
     "ALIASES_FR_FILE",
     "FRENCH_MODEL",
     "clean_french_surface",
-    "french_alias_mapping",
     "french_country_names",
     "expand_surnames",
     "french_mentions",
@@ -227,7 +224,7 @@ def normalise_french(text: str, label: str, aliases: AliasTable
     name = " ".join(text.split())
     if category is None or not any(ch.isalpha() for ch in name):
         return None
-    if loose_key(name) in aliases.ignored:
+    if aliases.is_ignored(name):
         return None
     hit = aliases.lookup(name)
     return label, NormalisedMention(*hit) if hit is not None else NormalisedMention(name, category)
@@ -254,53 +251,39 @@ def french_country_names() -> dict[str, str]:
     return names
 
 
-def french_alias_mapping(english: Mapping[str, Any], french: Mapping[str, Any],
-                         countries: Mapping[str, str]) -> dict[str, Any]:
-    """The English table's parsed YAML with the French names added to each canonical
-    name's aliases: hand-written ones first, then the generated country names that no
-    section already knows and ``not_countries`` does not exclude (the hand-written table
-    wins a clash). A generated country's English name goes through the English table
-    ("Czechia" -> "Czech Republic"), so both languages share one canonical name."""
-    merged: dict[str, Any] = dict(english)
-    canonical_of: dict[str, str] = {}
-    for section in ("persons", "organizations", "locations"):
-        table = {str(k): [str(a) for a in v or []] for k, v in (english.get(section) or {}).items()}
-        for canonical, aliases in (french.get(section) or {}).items():
-            table.setdefault(str(canonical), []).extend(str(a) for a in aliases or [])
-        merged[section] = table
-        canonical_of.update({loose_key(n): c for c, a in table.items() for n in (c, *a)})
-    merged["ignore"] = [*(english.get("ignore") or []), *(french.get("ignore") or [])]
+def with_french_names(english: AliasTable, french: Mapping[str, Any],
+                      countries: Mapping[str, str]) -> AliasTable:
+    """The English table with French names added to its canonical names: the hand-written
+    ones (``seeds/aliases-fr.yaml``), then the generated country names that the table does
+    not know yet and ``not_countries`` does not exclude (the hand-written names win). A
+    generated country's English name goes through the table ("Czechia" -> "Czech
+    Republic"), so both languages share one canonical name."""
+    table = english.with_aliases(french)
     skipped = {loose_key(str(n)) for n in french.get("not_countries") or []}
-    locations = merged["locations"]
+    generated: dict[str, list[str]] = {}
     for name, english_name in countries.items():
-        key = loose_key(name)
-        canonical = canonical_of.get(loose_key(english_name), english_name)
-        if key not in canonical_of and key not in skipped and key != loose_key(canonical):
-            locations.setdefault(canonical, []).append(name)
-            canonical_of[key] = canonical
-    return merged
+        known = table.lookup(english_name)
+        canonical = known[0] if known is not None else english_name
+        if table.lookup(name) is None and loose_key(name) not in skipped \
+                and loose_key(name) != loose_key(canonical):
+            generated.setdefault(canonical, []).append(name)
+    return table.with_aliases({"locations": generated})
 
 
-def _read_yaml(path: Path) -> Mapping[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def load_french_alias_table(english_path: str | Path | None = None,
+def load_french_alias_table(english: AliasTable | None = None,
                             french_path: str | Path | None = None) -> AliasTable:
-    """The alias table for French articles (see :func:`french_alias_mapping`)."""
-    english = _read_yaml(Path(english_path) if english_path else seeds_dir() / ALIASES_FILE)
+    """The alias table for French articles (see :func:`with_french_names`), built on the
+    English table already loaded (``english``; default: the repository's)."""
     french_file = Path(french_path) if french_path else seeds_dir() / ALIASES_FR_FILE
     # A custom seeds dir may have no French table: generated country names still apply.
-    french = _read_yaml(french_file) if french_path or french_file.is_file() else {}
-    table = AliasTable.from_mapping(french_alias_mapping(english, french, _country_names()))
-    companies = seeds_dir() / COMPANIES_FILE
-    # Listed companies (CAC 40 and SBF 120 among them) are written the same in French.
-    return table.with_organizations(load_company_names(companies)) if companies.is_file() \
-        else table
+    french: Mapping[str, Any] = {}
+    if french_path or french_file.is_file():
+        with open(french_file, encoding="utf-8") as handle:
+            french = yaml.safe_load(handle) or {}
+        if not isinstance(french, Mapping):
+            raise ValueError(f"{french_file}: expected a mapping at the top level")
+    return with_french_names(english if english is not None else default_alias_table(),
+                             french, _country_names())
 
 
 @lru_cache(maxsize=1)

@@ -10,11 +10,11 @@ from pipeline.enrichment.entities import AliasTable, Mention, resolve_mentions
 from pipeline.enrichment.french import (
     clean_french_surface,
     expand_surnames,
-    french_alias_mapping,
     french_country_names,
     load_french_alias_table,
     normalise_french,
     public_body_spans,
+    with_french_names,
 )
 
 TABLE = AliasTable.from_mapping({
@@ -107,19 +107,27 @@ def test_multi_word_surnames_expand_to_the_full_name() -> None:
 # --- the French alias table ---------------------------------------------------------------
 
 def test_french_names_join_the_english_canonical_names() -> None:
-    english = {"organizations": {"United Nations": ["UN"]},
-               "locations": {"Czech Republic": ["Czechia"]}}
-    french = {"organizations": {"United Nations": ["ONU"]}, "not_countries": ["Maurice"]}
+    english = AliasTable.from_mapping({"organizations": {"United Nations": ["UN"]},
+                                       "locations": {"Czech Republic": ["Czechia"]}})
+    french = {"organizations": {"United Nations": ["ONU"]}, "not_countries": ["Maurice"],
+              "ignore": ["Vingt-Sept"]}
     countries = {"Tchéquie": "Czechia", "Allemagne": "Germany", "Maurice": "Mauritius",
                  "France": "France"}
-    merged = french_alias_mapping(english, french, countries)
-    assert merged["organizations"]["United Nations"] == ["UN", "ONU"]
+    merged = with_french_names(english, french, countries)
+    assert merged.lookup("ONU") == merged.lookup("UN") == ("United Nations", "organization")
     # A generated name's English name goes through the English table.
-    assert merged["locations"]["Czech Republic"] == ["Czechia", "Tchéquie"]
-    assert merged["locations"]["Germany"] == ["Allemagne"]
-    assert "Mauritius" not in merged["locations"]  # "Maurice" is also a given name
-    assert "France" not in merged["locations"]      # same name in both languages
-    assert english["organizations"]["United Nations"] == ["UN"]  # input left alone
+    assert merged.lookup("Tchéquie") == ("Czech Republic", "location")
+    assert merged.lookup("Allemagne") == ("Germany", "location")
+    assert merged.lookup("Maurice") is None  # "Maurice" is also a given name
+    assert merged.lookup("France") is None   # same name in both languages: nothing added
+    assert merged.is_ignored("Vingt-Sept")
+    assert english.lookup("ONU") is None     # input left alone
+
+
+def test_a_french_name_may_not_take_another_canonical_name() -> None:
+    english = AliasTable.from_mapping({"organizations": {"National Rally": ["RN"]}})
+    with pytest.raises(ValueError, match="maps to both"):
+        english.with_aliases({"organizations": {"Renaissance": ["RN"]}})
 
 
 def test_french_country_names_come_from_the_iso_translations() -> None:
