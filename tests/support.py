@@ -79,6 +79,19 @@ def delete_topics(settings: Settings, topics: list[str]) -> None:
         admin.close()
 
 
+def delete_topics_under(settings: Settings, prefixes: list[str]) -> None:
+    """Delete every topic named ``<prefix>.<...>`` or ``<prefix>`` for the given prefixes
+    (each unique to one test run, so nothing another run uses is touched)."""
+    admin = KafkaAdminClient(**settings.kafka_client_kwargs())
+    try:
+        mine = [t for t in admin.list_topics()
+                if any(t == p or t.startswith(f"{p}.") for p in prefixes)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
 def drop_indices(es: Elasticsearch, settings: Settings, *, dead_letters: bool = True) -> None:
     """Delete what a test or benchmark run made in Elasticsearch: the generations behind its
     article alias (deleting the alias name deletes nothing), its dead-letter index (unless

@@ -7,15 +7,16 @@ the demo's data on the same stack.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from pipeline import stack as local_stack
+from pipeline.poller.health import HEALTH_TEMPLATE_NAME
 from pipeline.settings import Settings
-from tests.support import drop_indices
+from tests.support import delete_topics_under, drop_indices
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +29,14 @@ def stack_config() -> local_stack.StackConfig:
 
 
 @pytest.fixture(scope="session")
-def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.TempPathFactory
-             ) -> Settings:
-    run = uuid.uuid4().hex[:8]
+def session_run() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def settings(stack_config: local_stack.StackConfig, tmp_path_factory: pytest.TempPathFactory,
+             session_run: str) -> Settings:
+    run = session_run
     state_dir: Path = tmp_path_factory.mktemp("state")
     return Settings(
         kafka_bootstrap=local_stack.kafka_bootstrap(stack_config),
@@ -54,4 +60,23 @@ def es(settings: Settings) -> Iterator[Elasticsearch]:
     client = Elasticsearch(**settings.es_client_kwargs())
     yield client
     drop_indices(client, settings)  # es_index is an alias over generations
+    client.indices.delete(index=settings.feed_health_index, ignore_unavailable=True)
+    client.options(ignore_status=404).indices.delete_index_template(
+        name=f"{HEALTH_TEMPLATE_NAME}.{settings.feed_health_index}")
     client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_prefix(settings: Settings, session_run: str) -> Iterator[Callable[[str], str]]:
+    """``own_prefix("ops")`` -> ``"ops-1a2b3c4d"``, for the topics a test makes for itself
+    (``ops-1a2b3c4d.raw``). When the session ends, the topics under every prefix handed out
+    and the session's own (``test-<run>.*``) are deleted: the local stack is reused across
+    runs and collected about twenty topics per run."""
+    prefixes = [f"test-{session_run}"]
+
+    def make(kind: str) -> str:
+        prefixes.append(f"{kind}-{uuid.uuid4().hex[:8]}")
+        return prefixes[-1]
+
+    yield make
+    delete_topics_under(settings, prefixes)

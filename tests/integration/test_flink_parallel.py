@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,17 +39,18 @@ def index_contents(es: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:
             for h in hits}
 
 
-def test_parallel_run_matches_single_worker(settings: Settings, es: Elasticsearch) -> None:
-    run = uuid.uuid4().hex[:6]
-    base = settings.with_overrides(raw_topic=f"par-{run}.raw", raw_topic_partitions=4,
-                                   dead_letter_topic=f"par-{run}.dlq")
+def test_parallel_run_matches_single_worker(settings: Settings, es: Elasticsearch,
+                                            own_prefix: Callable[[str], str]) -> None:
+    run = own_prefix("par")
+    base = settings.with_overrides(raw_topic=f"{run}.raw", raw_topic_partitions=4,
+                                   dead_letter_topic=f"{run}.dlq")
     ensure_topics(base)
     articles = synthetic_articles(60, run)
     produce(base, articles)
     ids = [a.id for a in articles]
 
-    single = base.with_overrides(consumer_group=f"par-{run}-p1", es_index=f"par-{run}-p1")
-    parallel = base.with_overrides(consumer_group=f"par-{run}-p2", es_index=f"par-{run}-p2")
+    single = base.with_overrides(consumer_group=f"{run}-p1", es_index=f"{run}-p1")
+    parallel = base.with_overrides(consumer_group=f"{run}-p2", es_index=f"{run}-p2")
     try:
         run_job(single, es, ids, parallelism=1)
         run_job(parallel, es, ids, parallelism=2)

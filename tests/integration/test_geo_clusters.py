@@ -22,10 +22,9 @@ from pipeline.poller.poller import PollReport
 from pipeline.poller.run import poll_feeds
 from pipeline.poller.sample_server import SAMPLE_FEED_LIST, SampleFeedServer
 from pipeline.provision import provision
-from pipeline.rollover import drop_generations
 from pipeline.settings import Settings
 from pipeline.sinks.elasticsearch import TEMPLATE_NAME, ElasticsearchSink, ensure_index
-from tests.support import delete_topics, produce
+from tests.support import delete_topics, drop_indices, produce
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +71,7 @@ def geo_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory
         state_dir=tmp_path_factory.mktemp("geo-state"))
     yield own
     with Elasticsearch(**own.es_client_kwargs()) as es:
-        drop_generations(es, own.es_index)
+        drop_indices(es, own, dead_letters=False)  # the dead-letter index is the session's
     delete_topics(own, [own.raw_topic, own.dead_letter_topic])
 
 

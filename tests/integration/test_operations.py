@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
@@ -17,9 +18,10 @@ from pipeline.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-def test_topics_create_is_idempotent_with_compaction(settings: Settings) -> None:
-    own = settings.with_overrides(raw_topic=f"ops-{uuid.uuid4().hex[:6]}.raw",
-                                  poller_state_topic=f"ops-{uuid.uuid4().hex[:6]}.state",
+def test_topics_create_is_idempotent_with_compaction(
+        settings: Settings, own_prefix: Callable[[str], str]) -> None:
+    run = own_prefix("ops")
+    own = settings.with_overrides(raw_topic=f"{run}.raw", poller_state_topic=f"{run}.state",
                                   raw_topic_partitions=4)
     first = {t.name: t for t in ensure_topics(own)}
     assert first[own.raw_topic].created and first[own.raw_topic].partitions == 4
@@ -64,12 +66,12 @@ def test_doctor_explains_a_broken_setup(settings: Settings) -> None:
     assert "FAIL kibana" in output
 
 
-def test_two_pollers_split_the_feeds(settings: Settings, tmp_path_factory: pytest.TempPathFactory
-                                     ) -> None:
+def test_two_pollers_split_the_feeds(settings: Settings, tmp_path_factory: pytest.TempPathFactory,
+                                     own_prefix: Callable[[str], str]) -> None:
     from pipeline.poller.run import poll_feeds
     from pipeline.poller.sample_server import SAMPLE_FEED_LIST, SampleFeedServer
 
-    own = settings.with_overrides(raw_topic=f"split-{uuid.uuid4().hex[:6]}.raw")
+    own = settings.with_overrides(raw_topic=f"{own_prefix('split')}.raw")
     ensure_topics(own)
     reports = []
     with SampleFeedServer() as server:

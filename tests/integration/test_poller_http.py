@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ CONTACT = "https://ops.example.org/newspipe-contact"
 
 
 @pytest.fixture()
-def topic_settings(settings: Settings) -> Settings:
-    own = settings.with_overrides(raw_topic=f"poller-http-{uuid.uuid4().hex[:8]}.raw",
+def topic_settings(settings: Settings, own_prefix: Callable[[str], str]) -> Settings:
+    own = settings.with_overrides(raw_topic=f"{own_prefix('poller-http')}.raw",
                                   poller_contact_url=CONTACT)
     ensure_topics(own)
     return own

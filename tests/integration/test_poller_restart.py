@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,8 +65,8 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 def test_restart_mid_pass_repeats_nothing_and_keeps_the_schedule(
-        settings: Settings, tmp_path: Path) -> None:
-    own = settings.with_overrides(raw_topic=f"poller-restart-{uuid.uuid4().hex[:8]}.raw")
+        settings: Settings, tmp_path: Path, own_prefix: Callable[[str], str]) -> None:
+    own = settings.with_overrides(raw_topic=f"{own_prefix('poller-restart')}.raw")
     ensure_topics(own)
     feed_list = tmp_path / "feeds.yaml"
     feed_list.write_text("feeds:\n" + "".join(f"  - url: '{{base_url}}/f{i}.rss'\n"
