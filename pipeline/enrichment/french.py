@@ -23,6 +23,7 @@ from __future__ import annotations
 import gettext
 import importlib.util
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -171,6 +172,159 @@ def _common_word(name: str, lowered_words: frozenset[str]) -> bool:
     return " " not in name and name.casefold() in lowered_words
 
 
+# An acronym defined in brackets after a name. French writes the ones said as words in
+# title case ("Insee", "Ciase", "Ofast"), so any capitalised word of 2-10 letters counts;
+# the name before it must then spell it (see :func:`acronym_definition_spans`).
+_FRENCH_ACRONYM_RE = re.compile(r"[ \t]*\((?P<acronym>[A-ZÀ-Ý][A-Za-zÀ-ÿ&]{1,9})\)")
+# Words whose initial an acronym leaves out ("Bureau national interprofessionnel du
+# cognac (BNIC)", "Conférence des évêques de France (CEF)").
+_INITIAL_SKIP = frozenset({"de", "du", "des", "la", "le", "les", "l", "d", "et", "à", "au",
+                           "aux", "sur", "pour", "en", "dans", "par"})
+_WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w-]*")
+# Bodies French names with a lower-case head word ("parquet national anticriminalité
+# organisée (Pnaco)", "haut-commissariat au Plan").
+_LOWER_CASE_HEADS = frozenset({"parquet", "ministère", "tribunal", "office", "agence",
+                               "direction", "haut-commissariat", "conseil", "juridiction"})
+_MAX_NAME_WORDS = 12
+
+
+def _spells_acronym(acronym: str, words: list[str]) -> bool:
+    """The acronym's letters are the initials of the words, in order, function words left
+    out, or of every word ("Centre national d'études spatiales" -> "CNES")."""
+    letters = _unaccented(acronym.replace("&", "")).upper()
+    significant = "".join(w[0] for w in words if w.casefold() not in _INITIAL_SKIP)
+    every = "".join(w[0] for w in words)
+    return letters in (_unaccented(significant).upper(), _unaccented(every).upper())
+
+
+def _unaccented(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def french_acronym_after(text: str, end: int, name: str) -> str:
+    """The acronym an article defines right after ``name`` (" (CNES)"), or "". A title-case
+    one (" (Insee)") only when the name spells it: "Paris (Texas)" defines nothing."""
+    match = _FRENCH_ACRONYM_RE.match(text, end)
+    if match is None:
+        return ""
+    acronym = match.group("acronym")
+    if sum(ch.isupper() for ch in acronym) >= 2 and acronym.replace("&", "").isalpha():
+        return acronym
+    return acronym if _spells_acronym(acronym, _WORD_RE.findall(name)) else ""
+
+
+def link_french_acronyms(mentions: list[Mention]) -> list[Mention]:
+    """Every later mention of an acronym the article defined is the defined name: the
+    shared resolution links capitalised acronyms ("CNES") but not the title-case ones
+    French writes ("la Ciase", "l'Insee")."""
+    defined = {m.acronym: m.text for m in mentions if m.acronym}
+    return [Mention(defined[m.text], "ORG", m.start, m.in_title)
+            if m.text in defined and not m.acronym else m for m in mentions]
+
+
+def acronym_definition_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, acronym)`` of names defined with their acronym in brackets: the
+    shortest run of words before " (ABC)", starting with a capital, whose initials spell
+    ABC. French names of bodies keep lower-case words the model cuts off ("Bureau national"
+    + "interprofessionnel du cognac (BNIC)")."""
+    found = []
+    for match in _FRENCH_ACRONYM_RE.finditer(text):
+        acronym = match.group("acronym")
+        end = match.start()
+        clause = max(text.rfind(ch, 0, end) for ch in ".,;:\n(«»") + 1
+        words = list(_WORD_RE.finditer(text, clause, end))[-_MAX_NAME_WORDS:]
+        for i in range(len(words) - 1, -1, -1):
+            word = words[i].group()
+            if (word[0].isupper() or word in _LOWER_CASE_HEADS) and _spells_acronym(
+                    acronym, [w.group() for w in words[i:]]):
+                found.append((words[i].start(), end, acronym))
+                break
+    return found
+
+
+# Head words of organisation names: a span that starts with one is an organisation
+# whatever the model said ("Aix-Marseille Université" as a place, "Musée Soulages" as a
+# place). "Stade" only with a lower-case adjective after it: "Stade rennais" is a club,
+# "stade Vélodrome" a ground.
+_ORG_HEADS = frozenset(
+    {
+        "université", "institut", "musée", "museum", "centre", "fondation", "association",
+        "académie", "conférence", "commission", "agence", "bureau", "syndicat",
+        "fédération", "confédération", "parti", "comité", "observatoire", "office",
+        "banque", "caisse", "compagnie", "société", "collectif", "conseil", "parquet",
+        "ligue", "mutuelle", "cabinet", "laboratoire", "orchestre", "théâtre", "opéra",
+        "éditions", "groupe",
+    }
+)
+_CLUB_RE = re.compile(r"^(?:Stade|Racing|Olympique|Sporting|Athletic|AS|FC|RC|SC|US)\s+[a-zà-ÿ]")
+
+
+def is_french_org_name(name: str) -> bool:
+    """A name French writes with an organisation's head word: first word ("Institut
+    Pasteur", "Fondation pour le logement") or last word ("Aix-Marseille Université")."""
+    words = name.split()
+    if len(words) < 2:
+        return False
+    return (words[0].casefold() in _ORG_HEADS or words[-1].casefold() == "université"
+            or _CLUB_RE.match(name) is not None)
+
+
+# Words around a name that make it an organisation whatever the model said: a kind of
+# organisation in front ("l'usine chimique Normachem", "la société OHB", "l'association Atmo
+# Normandie"), or an apposition after it without an article ("Hennessy, filiale du groupe
+# LVMH", "Enedis, gestionnaire du réseau") or naming a ministry ("le Home Office, le
+# ministère britannique de l'Intérieur").
+_NAME = (r"[A-ZÀ-Ý][\w’'-]*(?:\s+(?:(?:et|de|du|des)\s+|d['’])?[A-ZÀ-Ý0-9][\w’'-]*)*")
+# Capitalised words that open a sentence, not a name ("Chez Pernod Ricard, ...").
+_SENTENCE_OPENERS = frozenset(
+    {"chez", "selon", "pour", "dans", "avec", "après", "avant", "depuis", "pendant", "par",
+     "sur", "sous", "contre", "entre", "et", "mais", "ou", "car", "donc", "le", "la", "les",
+     "un", "une", "des", "du", "de", "au", "aux", "en", "à", "ainsi", "alors", "ensuite"})
+_ORG_KIND_BEFORE_RE = re.compile(
+    r"\b(?:usine|société|association|entreprise|groupe|firme|compagnie|constructeur|"
+    r"fabricant|laboratoire|syndicat|ONG|cabinet|banque|assureur|opérateur|fournisseur|"
+    r"distributeur|enseigne|start-up|filiale|transporteur|éditeur|quotidien|hebdomadaire|"
+    r"journal|maison\s+d['’]édition)"
+    rf"(?:\s+{_ADJ})?\s+(?P<name>{_NAME})"
+)
+_ORG_APPOSITION_AFTER_RE = re.compile(
+    r",\s+(?:(?:filiale|fabricant|constructeur|leader|géant|numéro\s+un|spécialiste|"
+    r"opérateur|gestionnaire|éditeur|propriétaire|exploitant)\s+(?:de|du|des|d['’])|"
+    r"(?:le|l['’])\s*(?:ministère|agence|régulateur)\b)"
+)
+
+
+def org_cue_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of names that the words around them make organisations (see
+    ``_ORG_KIND_BEFORE_RE`` and ``_ORG_APPOSITION_AFTER_RE``)."""
+    spans = [m.span("name") for m in _ORG_KIND_BEFORE_RE.finditer(text)]
+    for match in _ORG_APPOSITION_AFTER_RE.finditer(text):
+        run = re.search(rf"(?:{_NAME})$", text[max(0, match.start() - 80):match.start()])
+        if run is None:
+            continue
+        start = match.start() - len(run.group())
+        words = run.group().split()
+        while words and words[0].casefold() in _SENTENCE_OPENERS:
+            start += text[start:].index(words[0]) + len(words.pop(0))
+            start += len(text[start:]) - len(text[start:].lstrip())
+        if words and words[0][:2] in ("L'", "L’", "D'", "D’"):  # "L'entreprise, filiale de"
+            start, words[0] = start + 2, words[0][2:]
+        if words and words[0][:1].isupper():
+            spans.append((start, match.start()))
+    return spans
+
+
+# The region or country an organisation's name ends with, which the model leaves out
+# ("Institut Pasteur" + " de la Guadeloupe"). Only with an article: a city after a bare
+# "de" usually says where the body is ("Museum Folkwang d'Essen").
+_OF_PLACE_RE = re.compile(rf"\s+(?:de\s+la\s+|de\s+l['’]|du\s+|des\s+){_CAP}(?:-{_CAP})*"
+                          r"(?![\w’'-])")
+
+# Named weather systems are events ("Tempête Gaëlle", "l'ouragan Melissa").
+_NAMED_STORM_RE = re.compile(r"^(?:tempête|ouragan|cyclone|typhon|dépression)\s+[A-ZÀ-Ý]",
+                             re.IGNORECASE)
+
+
 def expand_surnames(mentions: list[Mention]) -> list[Mention]:
     """A person named by a multi-word surname ("Le Pen", "de Villepin") is the person of
     the article whose longer name ends with it ("Marine Le Pen"): the resolution step only
@@ -187,31 +341,65 @@ def expand_surnames(mentions: list[Mention]) -> list[Mention]:
     return expanded
 
 
+def _cue_name_ok(name: str, aliases: AliasTable) -> bool:
+    """A cue makes an organisation of a name the table does not know as something else
+    ("la chaîne France 2" must not make an organisation of France); the first word of a
+    sentence-initial run ("Le", "La") is left to the surface cleaning."""
+    known = aliases.lookup(clean_french_surface(name, "ORG", aliases) or name)
+    return known is None or known[1] == "organization"
+
+
 def french_mentions(doc: Doc, aliases: AliasTable, text: str | None = None) -> list[Mention]:
     """The mentions of a French ``Doc``, with English labels and clean surfaces; each
     mention's ``start`` is where its cleaned surface starts in the doc's text. Public bodies
-    with a lower-case head word are added, and model spans inside them dropped ("Rennes"
-    in "tribunal administratif de Rennes")."""
+    with a lower-case head word and names defined with an acronym are added, and model
+    spans inside them dropped ("Rennes" in "tribunal administratif de Rennes")."""
     full_text = text if text is not None else doc.text
-    bodies = public_body_spans(full_text)
+    bodies = [(start, end, "") for start, end in public_body_spans(full_text)]
+    bodies += [span for span in acronym_definition_spans(full_text)
+               if not any(s <= span[0] and span[1] <= e for s, e, _ in bodies)
+               # a known name keeps its table category ("République démocratique du
+               # Congo (RDC)" is a place)
+               and aliases.lookup(full_text[span[0]:span[1]]) is None]
+    cued = {(start, end) for start, end in org_cue_spans(full_text)
+            if _cue_name_ok(full_text[start:end], aliases)
+            and not any(s < end and start < e for s, e, _ in bodies)}
+    bodies += [(start, end, "") for start, end in sorted(cued)]
     lowered_words = frozenset(w for w in re.findall(r"\b[a-zà-ÿ][\w’'-]*", full_text))
-    mentions = [Mention(full_text[start:end], "ORG", start) for start, end in bodies]
+    mentions = []
+    for start, end, acronym in bodies:
+        raw = full_text[start:end]
+        # A cue's run may start with an article ("Le Home Office") or be a common noun
+        # ("L'entreprise"); public bodies start with their lower-case head on purpose.
+        surface = clean_french_surface(raw, "ORG", aliases) if (start, end) in cued else raw
+        if not surface:
+            continue
+        mentions.append(Mention(surface, "ORG", start + max(raw.find(surface), 0),
+                                acronym=acronym))
     for ent in doc.ents:
         label = _LABELS.get(ent.label_)
-        if label is None or any(s < ent.end_char and ent.start_char < e for s, e in bodies):
+        if label is None or any(s < ent.end_char and ent.start_char < e for s, e, _ in bodies):
             continue
         end = repair_span_end(full_text, ent.start_char, ent.end_char, label)
         if label == "ORG" and (tail := _NATIONAL_TAIL_RE.match(full_text, end)) is not None:
             end = tail.end()
+        if is_french_org_name(full_text[ent.start_char:end]) and (
+                tail := _OF_PLACE_RE.match(full_text, end)) is not None:
+            end = tail.end()  # "Institut Pasteur" + " de la Guadeloupe"
         raw = full_text[ent.start_char:end]
         surface = clean_french_surface(raw, label, aliases)
-        if not surface or (aliases.lookup(surface) is None and (
-                _PLURAL_DEMONYM_RE.match(surface) or _common_word(surface, lowered_words))):
+        if not surface or _NAMED_STORM_RE.match(surface) or (
+                aliases.lookup(surface) is None and (
+                    _PLURAL_DEMONYM_RE.match(surface)
+                    or _common_word(surface, lowered_words))):
             continue
+        if aliases.lookup(surface) is None and is_french_org_name(surface):
+            label = "ORG"
         start = ent.start_char + max(raw.find(surface), 0)
-        mentions.append(Mention(surface, label, start))
+        acronym = french_acronym_after(full_text, end, surface) if label == "ORG" else ""
+        mentions.append(Mention(surface, label, start, acronym=acronym))
     mentions.sort(key=lambda m: m.start)
-    return expand_surnames(mentions)
+    return expand_surnames(link_french_acronyms(mentions))
 
 
 def normalise_french(text: str, label: str, aliases: AliasTable

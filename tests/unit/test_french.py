@@ -8,11 +8,16 @@ import pytest
 from pipeline.enrichment import Enricher
 from pipeline.enrichment.entities import AliasTable, Mention, resolve_mentions
 from pipeline.enrichment.french import (
+    acronym_definition_spans,
     clean_french_surface,
     expand_surnames,
+    french_acronym_after,
     french_country_names,
+    is_french_org_name,
+    link_french_acronyms,
     load_french_alias_table,
     normalise_french,
+    org_cue_spans,
     public_body_spans,
     with_french_names,
 )
@@ -268,3 +273,84 @@ def test_a_seeds_dir_without_the_french_table_still_loads(tmp_path, monkeypatch)
     table = load_french_alias_table()
     assert table.lookup("Allemagne") == ("Germany", "location")  # generated country names
     assert table.lookup("OTAN") is None  # the hand-written French names are not there
+
+
+# --- French round 2: acronyms, organisation heads and cues, exonyms -----------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("le Bureau national interprofessionnel du cognac (BNIC) a publié",
+     [("Bureau national interprofessionnel du cognac", "BNIC")]),
+    ("le rapport de la Commission indépendante sur les abus sexuels dans l'Église (Ciase)",
+     [("Commission indépendante sur les abus sexuels dans l'Église", "Ciase")]),
+    ("selon la Conférence des évêques de France (CEF).",
+     [("Conférence des évêques de France", "CEF")]),
+    ("le nouveau parquet national financier (PNF) sera", [("parquet national financier", "PNF")]),
+    ("il vit à Paris (Texas) depuis", []),  # the name does not spell it
+    ("le Groupe de soutien à l'islam et aux musulmans (JNIM)", []),  # an Arabic acronym
+])
+def test_names_defined_with_an_acronym(text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(text[s:e], acronym) for s, e, acronym in acronym_definition_spans(text)] \
+        == expected
+
+
+def test_acronym_after_a_name_and_its_later_mentions() -> None:
+    name = "Office français de l'immigration et de l'intégration"
+    text = f"l'{name} (Ofii) et Paris (Texas)"
+    assert french_acronym_after(text, text.index(" (Ofii)"), name) == "Ofii"
+    assert french_acronym_after(text, text.index(" (Texas)"), "Paris") == ""
+    assert french_acronym_after("le CNES (CNES)", 7, "CNES") == "CNES"  # capitals: any name
+    mentions = [Mention(name, "ORG", 2, acronym="Ofii"), Mention("Ofii", "GPE", 80),
+                Mention("Paris", "GPE", 90)]
+    linked = link_french_acronyms(mentions)
+    assert [(m.text, m.label) for m in linked] == [(name, "ORG"), (name, "ORG"),
+                                                   ("Paris", "GPE")]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Institut Pasteur", True), ("Aix-Marseille Université", True),
+    ("Musée Soulages", True), ("Stade rennais", True), ("Fondation Abbé Pierre", True),
+    ("Stade Vélodrome", False), ("Bouches-du-Rhône", False), ("Institut", False),
+    ("Emmanuel Macron", False),
+])
+def test_french_organisation_head_words(name: str, expected: bool) -> None:
+    assert is_french_org_name(name) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("l'incendie de l'usine Lubrizol, en 2019", ["Lubrizol"]),
+    ("dans l'usine chimique Normachem, classée Seveso", ["Normachem"]),
+    ("L'association Eau et Rivières de Bretagne a saisi", ["Eau et Rivières de Bretagne"]),
+    ("un satellite construit par la société OHB à Brême", ["OHB"]),
+    ("Hennessy, filiale du géant du luxe LVMH, a réduit", ["Hennessy"]),
+    ("publiés par le Home Office, le ministère britannique de l'Intérieur", ["Home Office"]),
+    ("Chez Pernod Ricard, filiale de rien", ["Pernod Ricard"]),
+    ("L'entreprise, filiale du groupe", []),
+    ("un groupe de manifestants à Lyon", []),
+])
+def test_words_around_a_name_make_it_an_organisation(text: str, expected: list[str]) -> None:
+    assert [text[s:e] for s, e in org_cue_spans(text)] == expected
+
+
+def test_french_exonyms_and_directions() -> None:
+    table = load_french_alias_table()
+    assert table.lookup("Francfort") == ("Frankfurt", "location")
+    assert table.lookup("mer du Nord") == ("North Sea", "location")
+    assert table.lookup("Manche") == ("English Channel", "location")
+    assert table.lookup("Channel") == ("English Channel", "location")  # the English table
+    assert table.lookup("Dubaï") == ("Dubai", "location")  # an accent is a different key
+    assert table.lookup("Al-Qaïda") == ("al Qaeda", "organization")
+    assert table.is_ignored("Outre-Atlantique") and table.is_ignored("États")
+
+
+def test_french_round_two_through_the_model(enricher: Enricher) -> None:
+    result = enricher.enrich(
+        "Incendie dans une usine chimique près de Rouen",
+        "Un incendie a touché jeudi l'usine chimique Normachem, à Grand-Couronne. "
+        "La tempête Gaëlle a compliqué l'intervention, selon la Conférence des évêques "
+        "de France (CEF), qui a prié pour les victimes. Le président de la CEF a salué "
+        "les pompiers. Un satellite de la société OHB, basée à Brême, suivait le panache.")
+    organizations = {r.canonical for r in result.organizations}
+    assert {"Normachem", "Conférence des évêques de France", "OHB"} <= organizations
+    assert "CEF" not in organizations
+    names = {r.canonical for r in (*result.persons, *result.organizations, *result.locations)}
+    assert "Bremen" in names and not any("Gaëlle" in name for name in names)
