@@ -181,8 +181,8 @@ _FRENCH_ACRONYM_RE = re.compile(r"[ \t]*\((?P<acronym>[A-ZÀ-Ý][A-Za-zÀ-ÿ&]{1
 _INITIAL_SKIP = frozenset({"de", "du", "des", "la", "le", "les", "l", "d", "et", "à", "au",
                            "aux", "sur", "pour", "en", "dans", "par"})
 _WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w-]*")
-# Bodies French names with a lower-case head word ("parquet national anticriminalité
-# organisée (Pnaco)", "haut-commissariat au Plan").
+# Lower-case head words that may open a name defined with an acronym ("parquet national
+# financier (PNF)").
 _LOWER_CASE_HEADS = frozenset({"parquet", "ministère", "tribunal", "office", "agence",
                                "direction", "haut-commissariat", "conseil", "juridiction"})
 _MAX_NAME_WORDS = 12
@@ -216,7 +216,8 @@ def french_acronym_after(text: str, end: int, name: str) -> str:
 def link_french_acronyms(mentions: list[Mention]) -> list[Mention]:
     """Every later mention of an acronym the article defined is the defined name: the
     shared resolution links capitalised acronyms ("CNES") but not the title-case ones
-    French writes ("la Ciase", "l'Insee")."""
+    French writes ("la Ciase", "l'Insee"). The later mention is rewritten to the name, so
+    its acronym is not kept among the surface forms (the name's first mention is)."""
     defined = {m.acronym: m.text for m in mentions if m.acronym}
     return [Mention(defined[m.text], "ORG", m.start, m.in_title)
             if m.text in defined and not m.acronym else m for m in mentions]
