@@ -1484,7 +1484,10 @@ def link_acronyms(
     linked: list[tuple[Mention, NormalisedMention]] = []
     for mention, norm in items:
         surface = "" if " " in mention.text.strip() else _clean_surface(mention.text)
-        if norm.category in ("organization", "location", "person") and is_acronym(surface):
+        # An acronym the article defined counts in any case shape: French writes some in
+        # title case ("la Commission ... (Ciase)", then "la Ciase").
+        if norm.category in ("organization", "location", "person") and (
+                is_acronym(surface) or (surface and loose_key(surface) in defined)):
             target = defined.get(loose_key(surface))
             listed = aliases.lookup(surface)
             # An alias-table acronym yields to the article's own organisation with those

@@ -213,16 +213,6 @@ def french_acronym_after(text: str, end: int, name: str) -> str:
     return acronym if _spells_acronym(acronym, _WORD_RE.findall(name)) else ""
 
 
-def link_french_acronyms(mentions: list[Mention]) -> list[Mention]:
-    """Every later mention of an acronym the article defined is the defined name: the
-    shared resolution links capitalised acronyms ("CNES") but not the title-case ones
-    French writes ("la Ciase", "l'Insee"). The later mention is rewritten to the name, so
-    its acronym is not kept among the surface forms (the name's first mention is)."""
-    defined = {m.acronym: m.text for m in mentions if m.acronym}
-    return [Mention(defined[m.text], "ORG", m.start, m.in_title)
-            if m.text in defined and not m.acronym else m for m in mentions]
-
-
 def acronym_definition_spans(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, acronym)`` of names defined with their acronym in brackets: the
     shortest run of words before " (ABC)", starting with a capital, whose initials spell
@@ -400,7 +390,7 @@ def french_mentions(doc: Doc, aliases: AliasTable, text: str | None = None) -> l
         acronym = french_acronym_after(full_text, end, surface) if label == "ORG" else ""
         mentions.append(Mention(surface, label, start, acronym=acronym))
     mentions.sort(key=lambda m: m.start)
-    return expand_surnames(link_french_acronyms(mentions))
+    return expand_surnames(mentions)
 
 
 def normalise_french(text: str, label: str, aliases: AliasTable

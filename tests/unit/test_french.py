@@ -14,7 +14,6 @@ from pipeline.enrichment.french import (
     french_acronym_after,
     french_country_names,
     is_french_org_name,
-    link_french_acronyms,
     load_french_alias_table,
     normalise_french,
     org_cue_spans,
@@ -299,11 +298,14 @@ def test_acronym_after_a_name_and_its_later_mentions() -> None:
     assert french_acronym_after(text, text.index(" (Ofii)"), name) == "Ofii"
     assert french_acronym_after(text, text.index(" (Texas)"), "Paris") == ""
     assert french_acronym_after("le CNES (CNES)", 7, "CNES") == "CNES"  # capitals: any name
+    # later mentions, whatever their case shape, resolve to the defined name
     mentions = [Mention(name, "ORG", 2, acronym="Ofii"), Mention("Ofii", "GPE", 80),
-                Mention("Paris", "GPE", 90)]
-    linked = link_french_acronyms(mentions)
-    assert [(m.text, m.label) for m in linked] == [(name, "ORG"), (name, "ORG"),
-                                                   ("Paris", "GPE")]
+                Mention("Ofii", "ORG", 85), Mention("Paris", "GPE", 90)]
+    resolved = resolve_mentions(mentions, TABLE, normalise=normalise_french)
+    [office] = resolved.organizations
+    assert office.canonical == name and office.count == 3
+    assert set(office.surface_forms) == {name, "Ofii"}
+    assert [r.canonical for r in resolved.locations] == ["Paris"]
 
 
 @pytest.mark.parametrize(("name", "expected"), [
