@@ -154,6 +154,10 @@ class FeedServer:
         with self._lock:
             return [item for feed in self._feeds for item in feed.items]
 
+    def feed_item_ids(self, index: int) -> set[str]:
+        with self._lock:
+            return {item.id for item in self._feeds[index].items}
+
     def log(self) -> list[Request]:
         with self._lock:
             return list(self.requests)
