@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 __all__ = [
     "clean_article_text",
     "clean_inline_text",
+    "fold_accents",
     "html_to_text",
     "is_junk_line",
     "looks_like_html",
@@ -149,6 +150,12 @@ class _TextExtractor(HTMLParser):
 def looks_like_html(text: str) -> bool:
     """True when ``text`` contains something that looks like an HTML tag or comment."""
     return _HTML_TAG_RE.search(text) is not None
+
+
+def fold_accents(text: str) -> str:
+    """Accents removed, letters kept: "Québec" -> "Quebec", "É" -> "E"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def html_to_text(html_text: str) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import gettext
 import importlib.util
 import re
-import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -31,12 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pipeline.enrichment.clean import fold_accents
 from pipeline.enrichment.entities import (
     LABEL_CATEGORIES,
     AliasTable,
     Mention,
     NormalisedMention,
     default_alias_table,
+    is_acronym,
     load_ner_model,
     loose_key,
     repair_span_end,
@@ -191,14 +192,10 @@ _MAX_NAME_WORDS = 12
 def _spells_acronym(acronym: str, words: list[str]) -> bool:
     """The acronym's letters are the initials of the words, in order, function words left
     out, or of every word ("Centre national d'études spatiales" -> "CNES")."""
-    letters = _unaccented(acronym.replace("&", "")).upper()
+    letters = fold_accents(acronym.replace("&", "")).upper()
     significant = "".join(w[0] for w in words if w.casefold() not in _INITIAL_SKIP)
     every = "".join(w[0] for w in words)
-    return letters in (_unaccented(significant).upper(), _unaccented(every).upper())
-
-
-def _unaccented(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return letters in (fold_accents(significant).upper(), fold_accents(every).upper())
 
 
 def french_acronym_after(text: str, end: int, name: str) -> str:
@@ -208,7 +205,7 @@ def french_acronym_after(text: str, end: int, name: str) -> str:
     if match is None:
         return ""
     acronym = match.group("acronym")
-    if sum(ch.isupper() for ch in acronym) >= 2 and acronym.replace("&", "").isalpha():
+    if is_acronym(acronym):
         return acronym
     return acronym if _spells_acronym(acronym, _WORD_RE.findall(name)) else ""
 
@@ -278,6 +275,7 @@ _ORG_KIND_BEFORE_RE = re.compile(
     r"journal|maison\s+d['’]édition)"
     rf"(?:\s+{_ADJ})?\s+(?P<name>{_NAME})"
 )
+_NAME_AT_END_RE = re.compile(rf"(?:{_NAME})$")
 _ORG_APPOSITION_AFTER_RE = re.compile(
     r",\s+(?:(?:filiale|fabricant|constructeur|leader|géant|numéro\s+un|spécialiste|"
     r"opérateur|gestionnaire|éditeur|propriétaire|exploitant)\s+(?:de|du|des|d['’])|"
@@ -290,7 +288,7 @@ def org_cue_spans(text: str) -> list[tuple[int, int]]:
     ``_ORG_KIND_BEFORE_RE`` and ``_ORG_APPOSITION_AFTER_RE``)."""
     spans = [m.span("name") for m in _ORG_KIND_BEFORE_RE.finditer(text)]
     for match in _ORG_APPOSITION_AFTER_RE.finditer(text):
-        run = re.search(rf"(?:{_NAME})$", text[max(0, match.start() - 80):match.start()])
+        run = _NAME_AT_END_RE.search(text, max(0, match.start() - 80), match.start())
         if run is None:
             continue
         start = match.start() - len(run.group())
@@ -332,12 +330,13 @@ def expand_surnames(mentions: list[Mention]) -> list[Mention]:
     return expanded
 
 
-def _cue_name_ok(name: str, aliases: AliasTable) -> bool:
-    """A cue makes an organisation of a name the table does not know as something else
-    ("la chaîne France 2" must not make an organisation of France); the first word of a
-    sentence-initial run ("Le", "La") is left to the surface cleaning."""
-    known = aliases.lookup(clean_french_surface(name, "ORG", aliases) or name)
-    return known is None or known[1] == "organization"
+def _cued_surface(name: str, aliases: AliasTable) -> str:
+    """The name a cue's run stands for, cleaned ("Le Home Office" -> "Home Office"); empty
+    for a common noun ("L'entreprise") or a name the table knows as something else ("la
+    chaîne France 2" must not make an organisation of France)."""
+    surface = clean_french_surface(name, "ORG", aliases)
+    known = aliases.lookup(surface) if surface else None
+    return surface if known is None or known[1] == "organization" else ""
 
 
 def french_mentions(doc: Doc, aliases: AliasTable, text: str | None = None) -> list[Mention]:
@@ -352,19 +351,17 @@ def french_mentions(doc: Doc, aliases: AliasTable, text: str | None = None) -> l
                # a known name keeps its table category ("République démocratique du
                # Congo (RDC)" is a place)
                and aliases.lookup(full_text[span[0]:span[1]]) is None]
-    cued = {(start, end) for start, end in org_cue_spans(full_text)
-            if _cue_name_ok(full_text[start:end], aliases)
-            and not any(s < end and start < e for s, e, _ in bodies)}
+    # cue runs -> their cleaned names
+    cued = {(start, end): surface for start, end in org_cue_spans(full_text)
+            if not any(s < end and start < e for s, e, _ in bodies)
+            and (surface := _cued_surface(full_text[start:end], aliases))}
     bodies += [(start, end, "") for start, end in sorted(cued)]
     lowered_words = frozenset(w for w in re.findall(r"\b[a-zà-ÿ][\w’'-]*", full_text))
     mentions = []
     for start, end, acronym in bodies:
         raw = full_text[start:end]
-        # A cue's run may start with an article ("Le Home Office") or be a common noun
-        # ("L'entreprise"); public bodies start with their lower-case head on purpose.
-        surface = clean_french_surface(raw, "ORG", aliases) if (start, end) in cued else raw
-        if not surface:
-            continue
+        # public bodies start with their lower-case head on purpose: not cleaned
+        surface = cued.get((start, end), raw)
         mentions.append(Mention(surface, "ORG", start + max(raw.find(surface), 0),
                                 acronym=acronym))
     for ent in doc.ents:
@@ -379,13 +376,13 @@ def french_mentions(doc: Doc, aliases: AliasTable, text: str | None = None) -> l
             end = tail.end()  # "Institut Pasteur" + " de la Guadeloupe"
         raw = full_text[ent.start_char:end]
         surface = clean_french_surface(raw, label, aliases)
-        if not surface or _NAMED_STORM_RE.match(surface) or (
-                aliases.lookup(surface) is None and (
-                    _PLURAL_DEMONYM_RE.match(surface)
-                    or _common_word(surface, lowered_words))):
+        if not surface or _NAMED_STORM_RE.match(surface):
             continue
-        if aliases.lookup(surface) is None and is_french_org_name(surface):
-            label = "ORG"
+        if aliases.lookup(surface) is None:
+            if _PLURAL_DEMONYM_RE.match(surface) or _common_word(surface, lowered_words):
+                continue
+            if is_french_org_name(surface):
+                label = "ORG"
         start = ent.start_char + max(raw.find(surface), 0)
         acronym = french_acronym_after(full_text, end, surface) if label == "ORG" else ""
         mentions.append(Mention(surface, label, start, acronym=acronym))

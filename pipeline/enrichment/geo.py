@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pipeline.enrichment.clean import fold_accents
 
 __all__ = [
     "ArticleGeo",
@@ -145,9 +146,7 @@ def normalise_place_name(name: str) -> str:
     """Case, accents, dots, apostrophes, hyphens and a leading "the" folded away, so
     "the U.S." == "US", "Côte d'Ivoire" == "cote divoire", "Washington, D.C." ==
     "washington dc"."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    folded = _SEPARATORS.sub(" ", _PUNCTUATION.sub("", folded)).strip()
+    folded = _SEPARATORS.sub(" ", _PUNCTUATION.sub("", fold_accents(name.casefold()))).strip()
     return folded.removeprefix("the ").strip()
 
 

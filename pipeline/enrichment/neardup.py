@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
+
+from pipeline.enrichment.clean import fold_accents
 
 __all__ = [
     "BLOCKS",
@@ -102,13 +103,8 @@ class Fingerprint:
 def words(text: str) -> list[str]:
     """Content words of ``text``: case- and accent-folded, punctuation and function words
     dropped (quotes, dashes and spacing vary between copies of one story; words do not)."""
-    folded = (w if w.isascii() else _fold_accents(w) for w in _WORD.findall(text.casefold()))
+    folded = (w if w.isascii() else fold_accents(w) for w in _WORD.findall(text.casefold()))
     return [w for w in folded if w not in STOP_WORDS]
-
-
-def _fold_accents(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def features(content_words: Sequence[str]) -> list[str]:
