@@ -7,11 +7,18 @@ process; W > 1: `--sdk-workers W`, parallelism W), over one 4-partition topic:
 
 - **raw NER**: the job's spaCy model (NER only: no alias ruler, no rules after it) with
   ``nlp.pipe`` over the texts the job's NER reads, title and body of the same N articles
-  (``ner_texts``), in W processes (each its share, model loaded before timing), run just
-  before and just after the job; the mean is the baseline.
+  (``ner_texts``), in W processes (each its share, model loaded before timing).
 - **end-to-end throughput**: the job is started and warmed up (a few articles indexed,
   so JVM start-up and model loading are left out), then N articles are produced at once;
   articles/s = N / (time from the first send to the moment all N are searchable).
+- **rounds** (``--rounds R``, 3 by default): raw NER and the job's bursts alternate,
+  raw, burst, raw, burst, ..., raw, each burst with N articles of its own; the job is
+  started (and warmed up) for each burst and stopped before the next raw run. Each burst
+  is compared with the mean of the raw runs just before and just after it (a raw run reads
+  the texts of the burst before it, the first those of the first burst; the sets differ
+  only in which paragraphs were drawn). Why: on this virtual machine the speed of the
+  same NER code drifts by 10-20 % within minutes, so one burst between two raw runs gave
+  ratios from 0.65x to 0.87x for the same code; the median of R rounds is the figure.
 - **latency, produce -> searchable**: with the job caught up, M more articles produced at
   a steady rate (half the measured throughput, so queueing does not dominate). For each,
   the Kafka record timestamp (set by the producer) is subtracted from the moment a search
@@ -100,15 +107,26 @@ def raw_ner_rate(texts: Sequence[str], processes: int, batch_size: int) -> float
 # --- the job ------------------------------------------------------------------------------
 
 @dataclass
+class Burst:
+    rate: float  # articles/s, first send to all searchable
+    seconds: float
+    es_cpu_s: float  # Elasticsearch CPU time during the burst
+    load_before: float
+
+
+@dataclass
 class JobFigures:
     startup_s: float
-    rate: float
-    load_before: float
+    bursts: list[Burst]
+    raw_rates: list[float]  # raw NER before the first burst, then after each burst
     searchable_latencies: list[float]
     indexed_latencies: list[float]
-    es_cpu_s: float  # Elasticsearch CPU time during the burst
-    es_work: dict[str, float]  # time per kind of work on the index (warm-up and burst)
-    burst_s: float
+    es_work: dict[str, float]  # time per kind of work on the index (all bursts)
+
+    def ratios(self) -> list[float]:
+        """Each burst against the mean of the raw runs just before and after it."""
+        return [burst.rate / statistics.mean(self.raw_rates[i:i + 2])
+                for i, burst in enumerate(self.bursts)]
 
 
 def send(producer: KafkaProducer, topic: str, articles: Sequence[Article]) -> dict[str, float]:
@@ -208,77 +226,111 @@ def indexed_at(es: Elasticsearch, index: str, ids: Sequence[str]) -> dict[str, f
             for d in docs if d.get("found")}
 
 
-def measure_job(settings: Settings, workers: int, batch_size: int, articles: list[Article],
-                warm_up: list[Article], paced: list[Article], log: Path) -> JobFigures:
+def measure_burst(es: Elasticsearch, producer: KafkaProducer, settings: Settings,  # type: ignore[no-untyped-def]
+                  articles: Sequence[Article], expected: int, job) -> Burst:
+    load_before = os.getloadavg()[0]
+    started = time.time()
+    es_cpu_before = es_cpu_seconds(es)
+    send(producer, settings.raw_topic, articles)
+    seconds = wait_count(es, settings.es_index, expected, job, 3600) - started
+    return Burst(rate=len(articles) / seconds, seconds=seconds,
+                 es_cpu_s=es_cpu_seconds(es) - es_cpu_before, load_before=load_before)
+
+
+def measure_latency(es: Elasticsearch, producer: KafkaProducer, settings: Settings,  # type: ignore[no-untyped-def]
+                    paced: Sequence[Article], rate: float, job
+                    ) -> tuple[list[float], list[float]]:
+    """Produce ``paced`` at half ``rate`` from a thread while this one watches the index;
+    per article, produce -> searchable and produce -> ``indexed_at`` (seconds)."""
+    produced: dict[str, float] = {}
+
+    def pace() -> None:
+        for article in paced:
+            produced.update(send(producer, settings.raw_topic, [article]))
+            time.sleep(2 / rate)
+
+    sender = threading.Thread(target=pace, daemon=True)
+    sender.start()
+    seen = wait_visible(es, settings.es_index, [a.id for a in paced], job, 900)
+    sender.join()
+    stamped = indexed_at(es, settings.es_index, list(produced))
+    return ([seen[i] - produced[i] for i in produced],
+            [stamped[i] - produced[i] for i in produced if i in stamped])
+
+
+def measure_job(settings: Settings, workers: int, batch_size: int,
+                bursts: list[list[Article]], warm_ups: list[list[Article]],
+                paced: list[Article], log: Path) -> JobFigures:
+    """raw, burst, raw, burst, ..., raw. The job is started (and warmed up) for each burst
+    and stopped before the raw run after it, so raw NER has the machine to itself: an idle
+    job is not idle (Flink checkpoints every 5 s, its JIT compiler was seen using 0.05-0.10
+    of a core minutes after start-up). A restart re-reads from the committed offsets; what
+    it re-delivers is overwritten (same ids) during the warm-up, before the timing starts."""
     extra = [f"--batch-size={batch_size}"]
     if workers > 1:
         extra += [f"--sdk-workers={workers}"]
-    load_before = os.getloadavg()[0]
     es = Elasticsearch(**settings.es_client_kwargs())
     producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
-    started = time.monotonic()
-    job = start_job(settings, DEFAULT_RUNNER, log, extra)
     try:
-        send(producer, settings.raw_topic, warm_up)
-        wait_visible(es, settings.es_index, [a.id for a in warm_up], job, 900)
-        startup_s = time.monotonic() - started
-
-        burst_started = time.time()
-        es_cpu_before = es_cpu_seconds(es)
-        send(producer, settings.raw_topic, articles)
-        all_seen = wait_count(es, settings.es_index, len(warm_up) + len(articles), job, 3600)
-        burst_s = all_seen - burst_started
-        rate = len(articles) / burst_s
-        es_cpu = es_cpu_seconds(es) - es_cpu_before
-        es_work = index_work_seconds(es, settings.es_index)
-
-        # Produce at a steady pace from a thread while this one watches the index.
-        produced: dict[str, float] = {}
-
-        def pace() -> None:
-            for article in paced:
-                produced.update(send(producer, settings.raw_topic, [article]))
-                time.sleep(2 / rate)
-
-        sender = threading.Thread(target=pace, daemon=True)
-        sender.start()
-        seen = wait_visible(es, settings.es_index, [a.id for a in paced], job, 900)
-        sender.join()
-        stamped = indexed_at(es, settings.es_index, list(produced))
+        raw_rates = [raw_ner_rate(ner_texts(bursts[0]), workers, batch_size)]
+        measured: list[Burst] = []
+        startups: list[float] = []
+        expected = 0
+        for round_no, (articles, warm_up) in enumerate(zip(bursts, warm_ups, strict=True)):
+            started = time.monotonic()
+            job = start_job(settings, DEFAULT_RUNNER, log, extra)
+            try:
+                send(producer, settings.raw_topic, warm_up)
+                wait_visible(es, settings.es_index, [a.id for a in warm_up], job, 900)
+                startups.append(time.monotonic() - started)
+                expected += len(warm_up) + len(articles)
+                measured.append(measure_burst(es, producer, settings, articles, expected, job))
+                es_work = index_work_seconds(es, settings.es_index)
+                if round_no == len(bursts) - 1:
+                    rate = statistics.median(burst.rate for burst in measured)
+                    searchable, stamped = measure_latency(es, producer, settings, paced, rate,
+                                                          job)
+            finally:
+                stop_job(job)
+            raw_rates.append(raw_ner_rate(ner_texts(articles), workers, batch_size))
         return JobFigures(
-            startup_s=startup_s, rate=rate, load_before=load_before,
-            searchable_latencies=[seen[i] - produced[i] for i in produced],
-            indexed_latencies=[stamped[i] - produced[i] for i in produced if i in stamped],
-            es_cpu_s=es_cpu, es_work=es_work, burst_s=burst_s)
+            startup_s=statistics.mean(startups), bursts=measured, raw_rates=raw_rates,
+            searchable_latencies=searchable, indexed_latencies=stamped, es_work=es_work)
     finally:
-        stop_job(job)
         producer.close()
         es.close()
 
 
-def percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 \
         else values[0]
 
 
-def report(workers: int, figures: JobFigures, raw_runs: tuple[float, float]) -> None:
-    raw = statistics.mean(raw_runs)
+def report(workers: int, figures: JobFigures) -> None:
     searchable, stamped = figures.searchable_latencies, figures.indexed_latencies
+    ratios = figures.ratios()
+    processes = f"nlp.pipe x{workers} process{'es' if workers > 1 else ''}"
     print(f"--- {workers} worker{'s' if workers > 1 else ''} "
-          f"({'--sdk-workers ' + str(workers) if workers > 1 else 'LOOPBACK'}) ---")
-    print(f"raw NER, nlp.pipe x{workers} process{'es' if workers > 1 else ''}: "
-          f"{raw:7.1f} articles/s  (before {raw_runs[0]:.1f}, after {raw_runs[1]:.1f})")
-    print(f"job end-to-end            : {figures.rate:7.1f} articles/s  "
-          f"(start-up {figures.startup_s:.0f}s, not counted)")
-    print(f"ratio job / raw NER       : {figures.rate / raw:7.2f}x  (load average "
-          f"{figures.load_before:.1f} before the job, {os.getloadavg()[0]:.1f} now: other "
-          f"work on the machine skews both sides)")
-    print(f"Elasticsearch CPU in the burst: {figures.es_cpu_s:.1f}s "
-          f"({1000 * figures.es_cpu_s / (figures.rate * figures.burst_s):.1f} ms per article, "
-          f"{figures.es_cpu_s / figures.burst_s:.2f} of a core on average; on the index: "
-          + ", ".join(f"{kind} {s:.1f}s" for kind, s in figures.es_work.items()) + ")")
+          f"({'--sdk-workers ' + str(workers) if workers > 1 else 'LOOPBACK'}; "
+          f"start-up {figures.startup_s:.0f}s on average, not counted) ---")
+    for i, (burst, ratio) in enumerate(zip(figures.bursts, ratios, strict=True), start=1):
+        before, after = figures.raw_rates[i - 1:i + 1]
+        print(f"round {i}: job {burst.rate:5.1f} articles/s, raw NER ({processes}) "
+              f"{before:5.1f} before / {after:5.1f} after -> {ratio:.2f}x; Elasticsearch "
+              f"{1000 * burst.es_cpu_s / (burst.rate * burst.seconds):.1f} ms per article "
+              f"({burst.es_cpu_s / burst.seconds:.2f} of a core); load average "
+              f"{burst.load_before:.1f} before the burst")
+    print(f"job end-to-end            : {statistics.median(b.rate for b in figures.bursts):7.1f}"
+          f" articles/s (median of {len(ratios)} bursts)")
+    print(f"raw NER                   : {statistics.median(figures.raw_rates):7.1f} articles/s "
+          f"(median of {len(figures.raw_rates)} runs)")
+    print(f"ratio job / raw NER       : {statistics.median(ratios):7.2f}x median "
+          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print("Elasticsearch on the index, all bursts: "
+          + ", ".join(f"{kind} {s:.1f}s" for kind, s in figures.es_work.items()))
     print(f"latency produce -> searchable ({len(searchable)} articles at "
-          f"{figures.rate / 2:.1f}/s): p50 {percentile(searchable, 50):.2f}s, "
+          f"{statistics.median(b.rate for b in figures.bursts) / 2:.1f}/s): "
+          f"p50 {percentile(searchable, 50):.2f}s, "
           f"p95 {percentile(searchable, 95):.2f}s, max {max(searchable):.2f}s")
     print(f"latency produce -> bulk request (indexed_at): p50 {percentile(stamped, 50):.2f}s, "
           f"p95 {percentile(stamped, 95):.2f}s", flush=True)
@@ -288,6 +340,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="bursts of --articles each, every one between two raw NER runs")
     parser.add_argument("--latency-articles", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=64,
@@ -295,15 +349,18 @@ def main() -> None:
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:6]
-    every = varied_articles(WARM_UP_ARTICLES + args.articles + args.latency_articles, run)
-    warm_up = every[:WARM_UP_ARTICLES]
-    burst = every[WARM_UP_ARTICLES:WARM_UP_ARTICLES + args.articles]
-    paced = every[WARM_UP_ARTICLES + args.articles:]
-    texts = ner_texts(burst)
-    print(f"{len(burst)} articles ({sum(len(t.split()) for t in texts) / len(texts):.0f} "
-          f"words each on average, title and body), job batch size {args.batch_size}, "
-          "4 partitions",
-          flush=True)
+    burst_total = args.rounds * args.articles
+    warm_total = args.rounds * WARM_UP_ARTICLES
+    every = varied_articles(warm_total + burst_total + args.latency_articles, run)
+    warm_ups = [every[start:start + WARM_UP_ARTICLES]
+                for start in range(0, warm_total, WARM_UP_ARTICLES)]
+    bursts = [every[start:start + args.articles]
+              for start in range(warm_total, warm_total + burst_total, args.articles)]
+    paced = every[warm_total + burst_total:]
+    words = [statistics.mean(len(text.split()) for text in ner_texts(burst)) for burst in bursts]
+    print(f"{args.rounds} bursts of {args.articles} articles (words each on average, title and "
+          f"body: {', '.join(f'{w:.0f}' for w in words)}), job batch size {args.batch_size}, "
+          "4 partitions", flush=True)
 
     base = Settings()
     es = Elasticsearch(**base.es_client_kwargs())
@@ -318,14 +375,12 @@ def main() -> None:
                 dead_letter_index=f"dl-{name}")
             ensure_topics(settings)
             try:
-                raw_before = raw_ner_rate(texts, workers, args.batch_size)
-                figures = measure_job(settings, workers, args.batch_size, burst, warm_up,
+                figures = measure_job(settings, workers, args.batch_size, bursts, warm_ups,
                                       paced, base.state_dir / "logs" / f"{name}.log")
             finally:
                 drop_indices(es, settings)
                 admin.delete_topics([settings.raw_topic, settings.dead_letter_topic])
-            raw_after = raw_ner_rate(texts, workers, args.batch_size)
-            report(workers, figures, (raw_before, raw_after))
+            report(workers, figures)
     finally:
         admin.close()
         es.close()
