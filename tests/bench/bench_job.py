@@ -108,10 +108,15 @@ def raw_ner_rate(texts: Sequence[str], processes: int, batch_size: int) -> float
 
 @dataclass
 class Burst:
-    rate: float  # articles/s, first send to all searchable
-    seconds: float
+    articles: int
+    seconds: float  # first send to all searchable
     es_cpu_s: float  # Elasticsearch CPU time during the burst
     load_before: float
+
+    @property
+    def rate(self) -> float:
+        """Articles/s."""
+        return self.articles / self.seconds
 
 
 @dataclass
@@ -122,6 +127,11 @@ class JobFigures:
     searchable_latencies: list[float]
     indexed_latencies: list[float]
     es_work: dict[str, float]  # time per kind of work on the index (all bursts)
+
+    @property
+    def rate(self) -> float:
+        """The job's articles/s: the median of the bursts."""
+        return statistics.median(burst.rate for burst in self.bursts)
 
     def ratios(self) -> list[float]:
         """Each burst against the mean of the raw runs just before and after it."""
@@ -233,7 +243,7 @@ def measure_burst(es: Elasticsearch, producer: KafkaProducer, settings: Settings
     es_cpu_before = es_cpu_seconds(es)
     send(producer, settings.raw_topic, articles)
     seconds = wait_count(es, settings.es_index, expected, job, 3600) - started
-    return Burst(rate=len(articles) / seconds, seconds=seconds,
+    return Burst(articles=len(articles), seconds=seconds,
                  es_cpu_s=es_cpu_seconds(es) - es_cpu_before, load_before=load_before)
 
 
@@ -272,7 +282,8 @@ def measure_job(settings: Settings, workers: int, batch_size: int,
     es = Elasticsearch(**settings.es_client_kwargs())
     producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
     try:
-        raw_rates = [raw_ner_rate(ner_texts(bursts[0]), workers, batch_size)]
+        texts = [ner_texts(articles) for articles in bursts]
+        raw_rates = [raw_ner_rate(texts[0], workers, batch_size)]
         measured: list[Burst] = []
         startups: list[float] = []
         expected = 0
@@ -285,20 +296,24 @@ def measure_job(settings: Settings, workers: int, batch_size: int,
                 startups.append(time.monotonic() - started)
                 expected += len(warm_up) + len(articles)
                 measured.append(measure_burst(es, producer, settings, articles, expected, job))
-                es_work = index_work_seconds(es, settings.es_index)
                 if round_no == len(bursts) - 1:
+                    es_work = index_work_seconds(es, settings.es_index)
                     rate = statistics.median(burst.rate for burst in measured)
                     searchable, stamped = measure_latency(es, producer, settings, paced, rate,
                                                           job)
             finally:
                 stop_job(job)
-            raw_rates.append(raw_ner_rate(ner_texts(articles), workers, batch_size))
+            raw_rates.append(raw_ner_rate(texts[round_no], workers, batch_size))
         return JobFigures(
             startup_s=statistics.mean(startups), bursts=measured, raw_rates=raw_rates,
             searchable_latencies=searchable, indexed_latencies=stamped, es_work=es_work)
     finally:
         producer.close()
         es.close()
+
+
+def chunks(items: list[Article], size: int) -> list[list[Article]]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def percentile(values: Sequence[float], q: int) -> float:
@@ -317,11 +332,11 @@ def report(workers: int, figures: JobFigures) -> None:
         before, after = figures.raw_rates[i - 1:i + 1]
         print(f"round {i}: job {burst.rate:5.1f} articles/s, raw NER ({processes}) "
               f"{before:5.1f} before / {after:5.1f} after -> {ratio:.2f}x; Elasticsearch "
-              f"{1000 * burst.es_cpu_s / (burst.rate * burst.seconds):.1f} ms per article "
+              f"{1000 * burst.es_cpu_s / burst.articles:.1f} ms per article "
               f"({burst.es_cpu_s / burst.seconds:.2f} of a core); load average "
               f"{burst.load_before:.1f} before the burst")
-    print(f"job end-to-end            : {statistics.median(b.rate for b in figures.bursts):7.1f}"
-          f" articles/s (median of {len(ratios)} bursts)")
+    print(f"job end-to-end            : {figures.rate:7.1f} articles/s (median of "
+          f"{len(ratios)} bursts)")
     print(f"raw NER                   : {statistics.median(figures.raw_rates):7.1f} articles/s "
           f"(median of {len(figures.raw_rates)} runs)")
     print(f"ratio job / raw NER       : {statistics.median(ratios):7.2f}x median "
@@ -329,7 +344,7 @@ def report(workers: int, figures: JobFigures) -> None:
     print("Elasticsearch on the index, all bursts: "
           + ", ".join(f"{kind} {s:.1f}s" for kind, s in figures.es_work.items()))
     print(f"latency produce -> searchable ({len(searchable)} articles at "
-          f"{statistics.median(b.rate for b in figures.bursts) / 2:.1f}/s): "
+          f"{figures.rate / 2:.1f}/s): "
           f"p50 {percentile(searchable, 50):.2f}s, "
           f"p95 {percentile(searchable, 95):.2f}s, max {max(searchable):.2f}s")
     print(f"latency produce -> bulk request (indexed_at): p50 {percentile(stamped, 50):.2f}s, "
@@ -352,10 +367,8 @@ def main() -> None:
     burst_total = args.rounds * args.articles
     warm_total = args.rounds * WARM_UP_ARTICLES
     every = varied_articles(warm_total + burst_total + args.latency_articles, run)
-    warm_ups = [every[start:start + WARM_UP_ARTICLES]
-                for start in range(0, warm_total, WARM_UP_ARTICLES)]
-    bursts = [every[start:start + args.articles]
-              for start in range(warm_total, warm_total + burst_total, args.articles)]
+    warm_ups = chunks(every[:warm_total], WARM_UP_ARTICLES)
+    bursts = chunks(every[warm_total:warm_total + burst_total], args.articles)
     paced = every[warm_total + burst_total:]
     words = [statistics.mean(len(text.split()) for text in ner_texts(burst)) for burst in bursts]
     print(f"{args.rounds} bursts of {args.articles} articles (words each on average, title and "

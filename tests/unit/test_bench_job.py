@@ -9,8 +9,8 @@ from tests.bench.bench_job import Burst, JobFigures, percentile
 
 def figures(rates: list[float], raw: list[float]) -> JobFigures:
     return JobFigures(startup_s=40.0,
-                      bursts=[Burst(rate=r, seconds=100.0, es_cpu_s=5.0, load_before=1.0)
-                              for r in rates],
+                      bursts=[Burst(articles=int(100 * r), seconds=100.0, es_cpu_s=5.0,
+                                    load_before=1.0) for r in rates],
                       raw_rates=raw, searchable_latencies=[1.0], indexed_latencies=[1.0],
                       es_work={})
 
