@@ -52,9 +52,12 @@ from pipeline.enrichment.enricher import TITLE_BREAK
 from pipeline.kafka.topics import ensure_topics
 from pipeline.models import Article
 from pipeline.settings import Settings
+from tests.bench import machine_cpu
+from tests.bench.machine_cpu import ELASTICSEARCH, IDLE, JOB_PYTHON, ROLES
 from tests.support import drop_indices, varied_articles
 
 WARM_UP_ARTICLES = 8
+ENRICHMENT_SAMPLE = 512
 POLL_S = 0.2
 
 
@@ -104,19 +107,46 @@ def raw_ner_rate(texts: Sequence[str], processes: int, batch_size: int) -> float
     return len(texts) / slowest
 
 
+def _enrichment_worker(items: list[tuple[str, str]], batch_size: int, results) -> None:  # type: ignore[no-untyped-def]
+    from tests.bench.bench_enrichment import rates
+
+    results.put(rates(items, batch_size))
+
+
+def enrichment_rates(articles: Sequence[Article], batch_size: int) -> tuple[float, float]:
+    """Articles/s of raw ``nlp.pipe`` and of the whole enrichment (``enrich_many``, as the
+    job calls it) over the same articles, in a fresh process with the machine to itself
+    (``bench_enrichment.rates``): what the enrichment's own work after NER (entity rules,
+    topics, keywords, fingerprint, language) costs, with no Beam, Kafka or Elasticsearch
+    around it."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    items = [(a.title, a.content or a.summary or "") for a in articles]
+    worker = context.Process(target=_enrichment_worker, args=(items, batch_size, results),
+                             daemon=True)
+    worker.start()
+    rates: tuple[float, float] = results.get(timeout=3600)
+    worker.join()
+    return rates
+
+
 # --- the job ------------------------------------------------------------------------------
 
 @dataclass
 class Burst:
     articles: int
     seconds: float  # first send to all searchable
-    es_cpu_s: float  # Elasticsearch CPU time during the burst
+    cores: dict[str, float]  # average cores by role during the burst (machine_cpu)
     load_before: float
 
     @property
     def rate(self) -> float:
         """Articles/s."""
         return self.articles / self.seconds
+
+    def ms_per_article(self, role: str) -> float:
+        """CPU milliseconds ``role`` spent per article."""
+        return 1000 * self.cores.get(role, 0.0) * self.seconds / self.articles
 
 
 @dataclass
@@ -137,6 +167,13 @@ class JobFigures:
         """Each burst against the mean of the raw runs just before and after it."""
         return [burst.rate / statistics.mean(self.raw_rates[i:i + 2])
                 for i, burst in enumerate(self.bursts)]
+
+    def ratios_per_python_core(self, cores: int) -> list[float]:
+        """Each ratio as if raw NER had had only the cores the job's Python got: raw NER
+        had all ``cores`` to itself, the job shared them with the stack. Above the plain
+        ratio by the stack's share; what is left below 1 is the job's own cost."""
+        return [ratio * cores / burst.cores[JOB_PYTHON] if burst.cores.get(JOB_PYTHON) else 0.0
+                for ratio, burst in zip(self.ratios(), self.bursts, strict=True)]
 
 
 def send(producer: KafkaProducer, topic: str, articles: Sequence[Article]) -> dict[str, float]:
@@ -213,12 +250,6 @@ def wait_count(es: Elasticsearch, index: str, expected: int, job, timeout_s: flo
     return time.time()  # taken after the count returned: errs on the late side
 
 
-def es_cpu_seconds(es: Elasticsearch) -> float:
-    """CPU time the Elasticsearch node(s) have used so far (node stats)."""
-    nodes = es.nodes.stats(metric="process")["nodes"].values()
-    return sum(node["process"]["cpu"]["total_in_millis"] for node in nodes) / 1000
-
-
 def index_work_seconds(es: Elasticsearch, index: str) -> dict[str, float]:
     """Time Elasticsearch spent on the index so far, per kind of work (index stats)."""
     totals = es.indices.stats(index=index, metric=["indexing", "search", "refresh", "merge"]
@@ -240,11 +271,12 @@ def measure_burst(es: Elasticsearch, producer: KafkaProducer, settings: Settings
                   articles: Sequence[Article], expected: int, job) -> Burst:
     load_before = os.getloadavg()[0]
     started = time.time()
-    es_cpu_before = es_cpu_seconds(es)
+    cpu_before = machine_cpu.snapshot(job.pid)
     send(producer, settings.raw_topic, articles)
     seconds = wait_count(es, settings.es_index, expected, job, 3600) - started
     return Burst(articles=len(articles), seconds=seconds,
-                 es_cpu_s=es_cpu_seconds(es) - es_cpu_before, load_before=load_before)
+                 cores=machine_cpu.cores_by_role(cpu_before, machine_cpu.snapshot(job.pid)),
+                 load_before=load_before)
 
 
 def measure_latency(es: Elasticsearch, producer: KafkaProducer, settings: Settings,  # type: ignore[no-untyped-def]
@@ -321,26 +353,32 @@ def percentile(values: Sequence[float], q: int) -> float:
         else values[0]
 
 
-def report(workers: int, figures: JobFigures) -> None:
+def report(workers: int, figures: JobFigures, cores: int) -> None:
     searchable, stamped = figures.searchable_latencies, figures.indexed_latencies
     ratios = figures.ratios()
     processes = f"nlp.pipe x{workers} process{'es' if workers > 1 else ''}"
     print(f"--- {workers} worker{'s' if workers > 1 else ''} "
           f"({'--sdk-workers ' + str(workers) if workers > 1 else 'LOOPBACK'}; "
           f"start-up {figures.startup_s:.0f}s on average, not counted) ---")
+    per_core = figures.ratios_per_python_core(cores)
     for i, (burst, ratio) in enumerate(zip(figures.bursts, ratios, strict=True), start=1):
         before, after = figures.raw_rates[i - 1:i + 1]
         print(f"round {i}: job {burst.rate:5.1f} articles/s, raw NER ({processes}) "
-              f"{before:5.1f} before / {after:5.1f} after -> {ratio:.2f}x; Elasticsearch "
-              f"{1000 * burst.es_cpu_s / burst.articles:.1f} ms per article "
-              f"({burst.es_cpu_s / burst.seconds:.2f} of a core); load average "
-              f"{burst.load_before:.1f} before the burst")
+              f"{before:5.1f} before / {after:5.1f} after -> {ratio:.2f}x "
+              f"({per_core[i - 1]:.2f}x per core the job's Python had); "
+              f"load average {burst.load_before:.1f} before the burst")
+        print(f"         cores of {cores}: " + ", ".join(
+            f"{role} {burst.cores.get(role, 0.0):.2f}" for role in (*ROLES, IDLE))
+            + f"; Elasticsearch {burst.ms_per_article(ELASTICSEARCH):.1f} ms per article")
     print(f"job end-to-end            : {figures.rate:7.1f} articles/s (median of "
           f"{len(ratios)} bursts)")
     print(f"raw NER                   : {statistics.median(figures.raw_rates):7.1f} articles/s "
           f"(median of {len(figures.raw_rates)} runs)")
     print(f"ratio job / raw NER       : {statistics.median(ratios):7.2f}x median "
           f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    python_cores = statistics.median(burst.cores.get(JOB_PYTHON, 0.0) for burst in figures.bursts)
+    print(f"per core the job's Python had: {statistics.median(per_core):4.2f}x median (its "
+          f"Python had {python_cores:.2f} of {cores} cores; raw NER had all {cores})")
     print("Elasticsearch on the index, all bursts: "
           + ", ".join(f"{kind} {s:.1f}s" for kind, s in figures.es_work.items()))
     print(f"latency produce -> searchable ({len(searchable)} articles at "
@@ -375,6 +413,12 @@ def main() -> None:
           f"body: {', '.join(f'{w:.0f}' for w in words)}), job batch size {args.batch_size}, "
           "4 partitions", flush=True)
 
+    sample = bursts[0][:ENRICHMENT_SAMPLE]
+    raw, enriched = enrichment_rates(sample, args.batch_size)
+    print(f"in process, one core, {len(sample)} articles: nlp.pipe {raw:.1f} articles/s, "
+          f"enrich_many {enriched:.1f} -> {enriched / raw:.2f}x (the enrichment's own work "
+          "after NER)", flush=True)
+
     base = Settings()
     es = Elasticsearch(**base.es_client_kwargs())
     admin = KafkaAdminClient(**base.kafka_client_kwargs())
@@ -393,7 +437,7 @@ def main() -> None:
             finally:
                 drop_indices(es, settings)
                 admin.delete_topics([settings.raw_topic, settings.dead_letter_topic])
-            report(workers, figures)
+            report(workers, figures, os.cpu_count() or 1)
     finally:
         admin.close()
         es.close()
