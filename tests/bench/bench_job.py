@@ -168,12 +168,12 @@ class JobFigures:
         return [burst.rate / statistics.mean(self.raw_rates[i:i + 2])
                 for i, burst in enumerate(self.bursts)]
 
-    def ratios_per_python_core(self, cores: int) -> list[float]:
+    def ratios_per_python_core(self, raw_cores: int) -> list[float]:
         """Each ratio as if raw NER had had only the cores the job's Python got: raw NER
-        had all ``cores`` to itself, the job shared them with the stack. Above the plain
-        ratio by the stack's share; what is left below 1 is the job's own cost."""
-        return [ratio * cores / burst.cores[JOB_PYTHON] if burst.cores.get(JOB_PYTHON) else 0.0
-                for ratio, burst in zip(self.ratios(), self.bursts, strict=True)]
+        had ``raw_cores`` to itself (one per process), the job shared the machine with the
+        stack. What is left below 1 is the job's own cost on the cores it got."""
+        return [ratio * raw_cores / burst.cores[JOB_PYTHON] if burst.cores.get(JOB_PYTHON)
+                else 0.0 for ratio, burst in zip(self.ratios(), self.bursts, strict=True)]
 
 
 def send(producer: KafkaProducer, topic: str, articles: Sequence[Article]) -> dict[str, float]:
@@ -354,13 +354,15 @@ def percentile(values: Sequence[float], q: int) -> float:
 
 
 def report(workers: int, figures: JobFigures, cores: int) -> None:
+    """``cores``: the machine's; raw NER ran ``workers`` processes, a core each."""
     searchable, stamped = figures.searchable_latencies, figures.indexed_latencies
     ratios = figures.ratios()
     processes = f"nlp.pipe x{workers} process{'es' if workers > 1 else ''}"
     print(f"--- {workers} worker{'s' if workers > 1 else ''} "
           f"({'--sdk-workers ' + str(workers) if workers > 1 else 'LOOPBACK'}; "
           f"start-up {figures.startup_s:.0f}s on average, not counted) ---")
-    per_core = figures.ratios_per_python_core(cores)
+    raw_cores = min(workers, cores)
+    per_core = figures.ratios_per_python_core(raw_cores)
     for i, (burst, ratio) in enumerate(zip(figures.bursts, ratios, strict=True), start=1):
         before, after = figures.raw_rates[i - 1:i + 1]
         print(f"round {i}: job {burst.rate:5.1f} articles/s, raw NER ({processes}) "
@@ -378,7 +380,7 @@ def report(workers: int, figures: JobFigures, cores: int) -> None:
           f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
     python_cores = statistics.median(burst.cores.get(JOB_PYTHON, 0.0) for burst in figures.bursts)
     print(f"per core the job's Python had: {statistics.median(per_core):4.2f}x median (its "
-          f"Python had {python_cores:.2f} of {cores} cores; raw NER had all {cores})")
+          f"Python had {python_cores:.2f} of {cores} cores; raw NER had {raw_cores} to itself)")
     print("Elasticsearch on the index, all bursts: "
           + ", ".join(f"{kind} {s:.1f}s" for kind, s in figures.es_work.items()))
     print(f"latency produce -> searchable ({len(searchable)} articles at "

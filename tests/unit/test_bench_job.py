@@ -30,7 +30,7 @@ def test_a_drifting_baseline_only_affects_its_own_rounds() -> None:
 def test_per_python_core_the_ratio_discounts_the_cores_the_stack_took() -> None:
     # 0.75x of raw NER that had 2 cores, on the 1.5 cores the job's Python got: 1.0x per core.
     job = figures([15.0], [20.0, 20.0], python_cores=1.5)
-    assert job.ratios_per_python_core(cores=2) == pytest.approx([1.0])
+    assert job.ratios_per_python_core(raw_cores=2) == pytest.approx([1.0])
 
 
 def test_a_burst_gives_each_role_its_milliseconds_per_article() -> None:
