@@ -53,7 +53,7 @@ from pipeline.kafka.topics import ensure_topics
 from pipeline.models import Article
 from pipeline.settings import Settings
 from tests.bench import machine_cpu
-from tests.bench.machine_cpu import ELASTICSEARCH, IDLE, JOB_PYTHON, ROLES
+from tests.bench.machine_cpu import ELASTICSEARCH, IDLE, JOB_PYTHON, ROLES, STEAL
 from tests.support import drop_indices, varied_articles
 
 WARM_UP_ARTICLES = 8
@@ -370,7 +370,7 @@ def report(workers: int, figures: JobFigures, cores: int) -> None:
               f"({per_core[i - 1]:.2f}x per core the job's Python had); "
               f"load average {burst.load_before:.1f} before the burst")
         print(f"         cores of {cores}: " + ", ".join(
-            f"{role} {burst.cores.get(role, 0.0):.2f}" for role in (*ROLES, IDLE))
+            f"{role} {burst.cores.get(role, 0.0):.2f}" for role in (*ROLES, IDLE, STEAL))
             + f"; Elasticsearch {burst.ms_per_article(ELASTICSEARCH):.1f} ms per article")
     print(f"job end-to-end            : {figures.rate:7.1f} articles/s (median of "
           f"{len(ratios)} bursts)")

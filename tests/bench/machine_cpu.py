@@ -28,6 +28,7 @@ ELASTICSEARCH = "Elasticsearch"
 KAFKA = "Kafka"
 OTHER = "other"
 IDLE = "idle"
+STEAL = "steal"  # a virtual machine's core wanted to run, the hypervisor ran someone else
 ROLES = (JOB_PYTHON, FLINK, ELASTICSEARCH, KAFKA, OTHER)
 
 PROC = Path("/proc")
@@ -92,14 +93,16 @@ def snapshot(job_session: int | None) -> Snapshot:
 
 def cores_by_role(before: Snapshot, after: Snapshot, cores: int | None = None
                   ) -> dict[str, float]:
-    """Average cores each role used between two snapshots, plus ``idle`` and ``steal``.
+    """Average cores each role used between two snapshots, plus ``idle`` and ``steal``
+    (time a virtual machine's cores were runnable but not run: neither busy nor idle).
 
     A process that started in between counts whole; one that ended is lost (its last
     CPU time is unknown), which only short-lived helpers do. ``other`` is what the machine
-    was busy with beyond the named roles, so roles, other and idle add up to ``cores``."""
+    was busy with beyond the named roles, so roles, other, idle and steal add up to
+    ``cores``."""
     seconds = after.at - before.at
     if seconds <= 0 or after.busy_s == 0:
-        return {**dict.fromkeys(ROLES, 0.0), IDLE: 0.0, "steal": 0.0}
+        return {**dict.fromkeys(ROLES, 0.0), IDLE: 0.0, STEAL: 0.0}
     used = dict.fromkeys(ROLES, 0.0)
     for pid, (role, cpu_s) in after.by_process.items():
         earlier = before.by_process.get(pid)
@@ -108,6 +111,6 @@ def cores_by_role(before: Snapshot, after: Snapshot, cores: int | None = None
     named = sum(used[r] for r in ROLES if r != OTHER) / seconds
     result = {role: used[role] / seconds for role in ROLES}
     result[OTHER] = max(busy - named, 0.0)
-    result[IDLE] = max((cores or os.cpu_count() or 1) - busy, 0.0)
-    result["steal"] = (after.steal_s - before.steal_s) / seconds
+    result[STEAL] = (after.steal_s - before.steal_s) / seconds
+    result[IDLE] = max((cores or os.cpu_count() or 1) - busy - result[STEAL], 0.0)
     return result
