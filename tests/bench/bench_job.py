@@ -25,6 +25,11 @@ process; W > 1: `--sdk-workers W`, parallelism W), over one 4-partition topic:
   by id first returns it; searches run every 0.2 s and never force a refresh, so the
   index's own refresh interval (1 s) is part of the figure. Also shown: record timestamp
   -> ``indexed_at`` (stamped by the job just before the bulk request).
+- **where the cores go**: in each burst, the machine's cores by role (the job's Python,
+  Flink, Elasticsearch, Kafka, other, idle, steal; ``machine_cpu``), and the ratio per core
+  the job's Python had: the job shares the cores with the stack, raw NER does not.
+- **the enrichment alone**, once per run: ``enrich_many`` against raw ``nlp.pipe`` in one
+  process on 512 of the first burst's articles, what the work after NER costs.
 
 Each run gets its own topics, consumer groups and indices, deleted at the end.
 """
