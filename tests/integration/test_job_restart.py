@@ -8,26 +8,35 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 from rich.console import Console
 
 from pipeline.demo import DEFAULT_RUNNER, count_indexed, start_job, stop_job, wait_until_indexed
 from pipeline.kafka.dead_letter import read_dead_letters
-from pipeline.kafka.lag import consumer_lag
 from pipeline.kafka.topics import ensure_topics
+from pipeline.models import Article
 from pipeline.settings import Settings
 from tests.support import drop_indices, produce, synthetic_articles
 
 pytestmark = pytest.mark.integration
 
 ARTICLES = 300
+# Produced before the job starts; the rest follow at PACE_PER_S once the job indexes,
+# slower than it indexes. So the stream is still running when the kill lands: with all
+# articles produced up front, a first checkpoint late enough (260 of 300 committed, seen
+# once on a loaded machine) let the job index everything before the kill.
+UP_FRONT = 60
+PACE_PER_S = 8.0
 # Small batches and bundles (4 batches each, see job.py) so that checkpoints, and with
 # them offset commits, happen every few dozen articles: the kill lands between commits.
 JOB_FLAGS = ["--batch-size=16"]
@@ -57,13 +66,27 @@ def wait_until_mid_stream(settings: Settings, es: Elasticsearch, ids: list[str],
         assert job.poll() is None, "the job exited before it could be killed"
         indexed = count_indexed(es, settings.es_index, ids)
         assert indexed < len(ids), "the job indexed everything before the kill"
-        lag = consumer_lag(settings.kafka_client_kwargs(), settings.consumer_group,
-                           settings.raw_topic)
-        committed = len(ids) - lag if lag is not None else 0
+        committed = committed_count(settings)
         if 0 < committed < indexed:
             return
         time.sleep(0.3)
     raise TimeoutError("the job did not get going")
+
+
+def committed_count(settings: Settings) -> int:
+    """Messages below the group's committed offsets (the topic is new: offsets start at 0).
+    Not "produced minus lag": with the stream still being produced that overcounts."""
+    admin = KafkaAdminClient(**settings.kafka_client_kwargs())
+    try:
+        committed = admin.list_group_offsets({settings.consumer_group: None}).get(
+            settings.consumer_group, {})
+    except KafkaError as exc:  # no group coordinator yet: nothing committed
+        if not getattr(exc, "retriable", False):
+            raise
+        return 0
+    finally:
+        admin.close()
+    return sum(meta.offset for meta in committed.values() if meta.offset > 0)
 
 
 def kill_process_group(job: subprocess.Popen[bytes]) -> None:
@@ -112,19 +135,52 @@ def indexed_at(es: Elasticsearch, index: str) -> dict[str, str]:
     return stamps
 
 
+@contextmanager
+def paced_rest(settings: Settings, es: Elasticsearch, articles: list[Article]
+               ) -> Iterator[threading.Thread]:
+    """Produce ``articles[UP_FRONT:]`` from a thread, at ``PACE_PER_S``, once the job has
+    indexed one of the first ``UP_FRONT``; stopped early if the test ends first."""
+    stop = threading.Event()
+
+    def run() -> None:
+        first_ids = [a.id for a in articles[:UP_FRONT]]
+        while not stop.is_set() and count_indexed(es, settings.es_index, first_ids) == 0:
+            stop.wait(0.3)
+        producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all")
+        try:
+            for article in articles[UP_FRONT:]:
+                if stop.wait(1 / PACE_PER_S):
+                    return
+                producer.send(settings.raw_topic, key=article.key,
+                              value=article.to_json_bytes()).get(timeout=60)
+        finally:
+            producer.close()
+
+    sender = threading.Thread(target=run, name="paced-producer", daemon=True)
+    sender.start()
+    try:
+        yield sender
+    finally:
+        stop.set()
+        sender.join()
+
+
 def test_killed_job_resumes_without_loss_or_duplicates(
         restart_settings: Settings, es: Elasticsearch, tmp_path: Path) -> None:
     settings = restart_settings
     articles = synthetic_articles(ARTICLES, settings.consumer_group)
-    produce(settings, articles)
+    produce(settings, articles[:UP_FRONT])
     ids = [a.id for a in articles]
 
-    first = start_job(settings, DEFAULT_RUNNER, tmp_path / "job-1.log", JOB_FLAGS)
-    try:
-        wait_until_mid_stream(settings, es, ids, first)
-        kill_process_group(first)
-    finally:
-        stop_job(first)
+    with paced_rest(settings, es, articles) as sender:
+        first = start_job(settings, DEFAULT_RUNNER, tmp_path / "job-1.log", JOB_FLAGS)
+        try:
+            wait_until_mid_stream(settings, es, ids, first)
+            kill_process_group(first)
+        finally:
+            stop_job(first)
+        sender.join(timeout=ARTICLES / PACE_PER_S + 60)  # the rest, while no job runs
+        assert not sender.is_alive(), "the paced producer did not finish"
     stamps_at_kill = indexed_at(es, settings.es_index)
     committed = committed_keys(settings)
     redelivered = stamps_at_kill.keys() - committed
