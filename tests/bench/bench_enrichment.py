@@ -18,6 +18,14 @@ from pipeline.enrichment.enricher import TITLE_BREAK
 from pipeline.settings import SEEDS_DIR
 
 
+def ner_only(nlp):  # type: ignore[no-untyped-def]
+    """The job's pipeline reduced to the NER model (and its tok2vec, if separate)."""
+    extra = [name for name in nlp.pipe_names if name not in ("tok2vec", "ner")]
+    if extra:
+        nlp.select_pipes(disable=extra)
+    return nlp
+
+
 def corpus(n: int) -> list[tuple[str, str]]:
     texts = [p.read_text(encoding="utf-8") for p in sorted((SEEDS_DIR / "articles").glob("*.txt"))
              if not p.name.endswith("-fr.txt")]
@@ -32,7 +40,6 @@ def rates(items: Sequence[tuple[str, str]], batch_size: int) -> tuple[float, flo
     caches or a quieter CPU."""
     from pipeline.enrichment import Enricher
     from pipeline.enrichment.entities import load_ner_model
-    from tests.bench.bench_job import ner_only
 
     enricher = Enricher.load(batch_size=batch_size)
     nlp = ner_only(load_ner_model())  # the NER model alone, even if the enricher adds rules

@@ -58,6 +58,7 @@ from pipeline.kafka.topics import ensure_topics
 from pipeline.models import Article
 from pipeline.settings import Settings
 from tests.bench import machine_cpu
+from tests.bench.bench_enrichment import ner_only, rates
 from tests.bench.machine_cpu import ELASTICSEARCH, IDLE, JOB_PYTHON, ROLES, STEAL
 from tests.support import drop_indices, varied_articles
 
@@ -67,14 +68,6 @@ POLL_S = 0.2
 
 
 # --- raw NER baseline -------------------------------------------------------------------
-
-def ner_only(nlp):  # type: ignore[no-untyped-def]
-    """The job's pipeline reduced to the NER model (and its tok2vec, if separate)."""
-    extra = [name for name in nlp.pipe_names if name not in ("tok2vec", "ner")]
-    if extra:
-        nlp.select_pipes(disable=extra)
-    return nlp
-
 
 def ner_texts(articles: Sequence[Article]) -> list[str]:
     """What the job's NER reads per article: title, a blank line, body (see
@@ -113,8 +106,6 @@ def raw_ner_rate(texts: Sequence[str], processes: int, batch_size: int) -> float
 
 
 def _enrichment_worker(items: list[tuple[str, str]], batch_size: int, results) -> None:  # type: ignore[no-untyped-def]
-    from tests.bench.bench_enrichment import rates
-
     results.put(rates(items, batch_size))
 
 

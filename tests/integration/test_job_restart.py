@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
 from rich.console import Console
 
 from pipeline.demo import DEFAULT_RUNNER, count_indexed, start_job, stop_job, wait_until_indexed
 from pipeline.kafka.dead_letter import read_dead_letters
+from pipeline.kafka.lag import committed_offsets
 from pipeline.kafka.topics import ensure_topics
 from pipeline.models import Article
 from pipeline.settings import Settings
@@ -76,17 +76,8 @@ def wait_until_mid_stream(settings: Settings, es: Elasticsearch, ids: list[str],
 def committed_count(settings: Settings) -> int:
     """Messages below the group's committed offsets (the topic is new: offsets start at 0).
     Not "produced minus lag": with the stream still being produced that overcounts."""
-    admin = KafkaAdminClient(**settings.kafka_client_kwargs())
-    try:
-        committed = admin.list_group_offsets({settings.consumer_group: None}).get(
-            settings.consumer_group, {})
-    except KafkaError as exc:  # no group coordinator yet: nothing committed
-        if not getattr(exc, "retriable", False):
-            raise
-        return 0
-    finally:
-        admin.close()
-    return sum(meta.offset for meta in committed.values() if meta.offset > 0)
+    committed = committed_offsets(settings.kafka_client_kwargs(), settings.consumer_group)
+    return sum(meta.offset for meta in (committed or {}).values() if meta.offset > 0)
 
 
 def kill_process_group(job: subprocess.Popen[bytes]) -> None:
@@ -106,10 +97,8 @@ def kill_process_group(job: subprocess.Popen[bytes]) -> None:
 
 def committed_keys(settings: Settings) -> set[str]:
     """Keys of the raw messages below the group's committed offsets."""
-    admin = KafkaAdminClient(**settings.kafka_client_kwargs())
-    committed = admin.list_group_offsets({settings.consumer_group: None})[
-        settings.consumer_group]
-    admin.close()
+    committed = committed_offsets(settings.kafka_client_kwargs(), settings.consumer_group)
+    assert committed is not None, "Kafka could not list the group's offsets"
     consumer = KafkaConsumer(**settings.kafka_client_kwargs(), enable_auto_commit=False,
                              consumer_timeout_ms=3000)
     partitions = [TopicPartition(settings.raw_topic, p)
